@@ -1,0 +1,67 @@
+//! The one place where library errors become HTTP responses, all in one JSON shape:
+//! `{"error": {"code": "text_empty", "message": "..."}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::model::ModelError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: &self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        // Input errors are caught before the model; what reaches here is the service's fault.
+        tracing::error!("model error: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "model_error", e.to_string())
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as R;
+        let text = r.body_text();
+        match r {
+            R::MissingJsonContentType(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "expected Content-Type: application/json"),
+            R::JsonSyntaxError(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_json", text),
+            R::JsonDataError(_) if text.contains("unknown field") => Self::unprocessable("unknown_field", text),
+            R::JsonDataError(_) => Self::unprocessable("invalid_request", text),
+            R::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", text),
+            _ => Self::new(r.status(), "invalid_request", text),
+        }
+    }
+}

