@@ -28,6 +28,12 @@ pub struct Settings {
     pub model_dir: PathBuf,
     /// jieba user dictionaries, stop words and the IDF table.
     pub dict_dir: PathBuf,
+    /// Classifier heads: `topic/`, `department/`, `appeal_type/`.
+    pub heads_dir: PathBuf,
+    /// Topics and departments (another city ships its own).
+    pub taxonomy: PathBuf,
+    /// The city's districts and streets.
+    pub gazetteer: PathBuf,
     /// Compute threads for the encoder; 0 means one per core.
     pub threads: usize,
     /// Never try hf-hub when fetching (saves the failed attempt on offline machines).
@@ -51,6 +57,9 @@ impl Default for Settings {
         Settings {
             model_dir: PathBuf::from(DEFAULT_MODEL_DIR),
             dict_dir: PathBuf::from(DEFAULT_DICT_DIR),
+            heads_dir: PathBuf::from(crate::dispatch::DEFAULT_HEADS_DIR),
+            taxonomy: PathBuf::from(crate::dispatch::DEFAULT_TAXONOMY),
+            gazetteer: PathBuf::from(crate::text::DEFAULT_GAZETTEER),
             threads: 0,
             skip_hub: false,
             encoder: EncoderOptions::default(),
@@ -98,6 +107,12 @@ impl Settings {
         if let Some((_, v)) = var("TRIAGE_DICT_DIR") {
             self.dict_dir = v.into();
         }
+        if let Some((_, v)) = var("TRIAGE_HEADS_DIR") {
+            self.heads_dir = v.into();
+        }
+        if let Some((_, v)) = var("TRIAGE_TAXONOMY") {
+            self.taxonomy = v.into();
+        }
         if let Some((n, v)) = var("TRIAGE_THREADS") {
             self.threads = parse(&n, &v)?;
         }
@@ -124,6 +139,15 @@ impl Settings {
             self.server.max_text_chars = parse(&n, &v)?;
         }
         Ok(())
+    }
+
+    pub fn dispatch_paths(&self) -> crate::dispatch::DispatchPaths {
+        crate::dispatch::DispatchPaths {
+            heads_dir: self.heads_dir.clone(),
+            taxonomy: self.taxonomy.clone(),
+            dict_dir: self.dict_dir.clone(),
+            gazetteer: self.gazetteer.clone(),
+        }
     }
 
     /// The thread count to use: the configured one, or every core.

@@ -3,13 +3,18 @@
 //! The crate is laid out the way a request flows through it:
 //! - [`text`]: normalisation, PII masking, jieba segmentation, keywords;
 //! - [`model`]: the model folder (fetch, import, checks) and the BERT encoder;
+//! - [`dispatch`]: taxonomy, ranking, jurisdiction and urgency: the dispatch suggestion;
+//! - [`training`]: learning classifier heads from labelled history, and evaluating them;
 //! - [`api`]: the HTTP transport;
 //! - [`config`]: the one typed configuration struct.
 
 pub mod api;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod model;
+pub mod progress;
 pub mod text;
+pub mod training;
 
 pub use error::Error;

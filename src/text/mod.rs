@@ -9,6 +9,7 @@ pub mod keywords;
 pub mod normalize;
 pub mod pii;
 pub mod pipeline;
+pub mod places;
 pub mod segment;
 
 pub use error::TextError;
@@ -16,6 +17,7 @@ pub use keywords::{build_idf_table, IdfStats, Keyword};
 pub use normalize::{normalize_transcript, NormalizedTranscript, Speaker, Turn};
 pub use pii::{mask_pii, MaskedText, PiiKind};
 pub use pipeline::{PreparedTranscript, TextPipeline};
+pub use places::{Gazetteer, Location, DEFAULT_GAZETTEER};
 pub use segment::Segmenter;
 
 /// Dictionary folder, relative to the project root: user dictionaries (`*.txt`), `idf.txt`, `stopwords.txt`.

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Score the shipped dispatch model on held-out Beijing call transcripts.
+
+Runs `triage classify --jsonl` over a file of transcripts with gold labels (default
+models/examples/holdout.jsonl, written like the training transcripts but never trained on) and
+prints the figures the default model is judged by: topic accuracy, primary department top-1 and
+top-3, district accuracy where the caller names one, urgent recall (and precision), appeal type.
+
+Usage: python3 scripts/eval_beijing.py [--data FILE] [--triage PATH] [--json]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT / "models/examples/holdout.jsonl")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    ap.add_argument("--triage", type=Path, default=target / "release/triage")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    gold = [json.loads(l) for l in args.data.read_text(encoding="utf-8").splitlines() if l.strip()]
+    proc = subprocess.run([str(args.triage), "classify", "--jsonl", "--top-k", "3"], input="\n".join(json.dumps(g, ensure_ascii=False) for g in gold),
+                          capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(proc.stderr)
+    results = {}
+    for line in proc.stdout.splitlines():
+        r = json.loads(line)
+        results[r["line"]] = r
+    n = len(gold)
+    topic = dept1 = dept3 = appeal = 0
+    districts = district_ok = 0
+    urgent_gold = urgent_hit = urgent_pred = urgent_true_pred = 0
+    misses = []
+    for i, g in enumerate(gold, start=1):
+        r = results[i].get("result")
+        if r is None:
+            misses.append((g["id"], "error", results[i].get("error")))
+            continue
+        topic += r["topics"][0]["id"] == g["topic"]
+        top = [d["id"] for d in r["departments"]]
+        dept1 += r["dispatch"]["department"] == g["department"]
+        dept3 += g["department"] in top[:3]
+        if r["dispatch"]["department"] != g["department"]:
+            misses.append((g["id"], g["department"], r["dispatch"]["department"]))
+        if r.get("appeal_type"):
+            appeal += r["appeal_type"]["id"] == g["appeal_type"]
+        if g.get("district"):
+            districts += 1
+            district_ok += r["dispatch"]["district"] == g["district"]
+        if g.get("urgent"):
+            urgent_gold += 1
+            urgent_hit += bool(r["urgent"])
+        if r["urgent"]:
+            urgent_pred += 1
+            urgent_true_pred += bool(g.get("urgent"))
+    figures = {
+        "cases": n,
+        "topic_accuracy": topic / n,
+        "department_top1": dept1 / n,
+        "department_top3": dept3 / n,
+        "district_accuracy": district_ok / max(districts, 1),
+        "district_cases": districts,
+        "urgent_recall": urgent_hit / max(urgent_gold, 1),
+        "urgent_precision": urgent_true_pred / max(urgent_pred, 1),
+        "urgent_cases": urgent_gold,
+        "appeal_type_accuracy": appeal / n,
+    }
+    if args.json:
+        print(json.dumps({"figures": figures, "department_misses": misses}, ensure_ascii=False, indent=2))
+        return
+    targets = {"topic_accuracy": 0.85, "department_top3": 0.90, "department_top1": 0.70, "district_accuracy": 0.95, "urgent_recall": 0.90}
+    print(f"held-out transcripts: {args.data} ({n} cases)\n")
+    print("| figure | value | target |\n|---|---|---|")
+    for k, v in figures.items():
+        if isinstance(v, float):
+            t = targets.get(k)
+            print(f"| {k} | {v:.3f} | {'>= %.2f' % t if t else ''} |")
+    print(f"\n{figures['district_cases']} cases name a district; {figures['urgent_cases']} are urgent.")
+    print("\nmisrouted (id, gold, predicted):")
+    for m in misses[:40]:
+        print("  ", *m)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Reproduce the shipped default Beijing heads (models/heads/{department,topic,appeal_type})
+# from ../shared/data and models/examples, then score them on the held-out transcripts.
+#   scripts/train_beijing.sh [extra train flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/target}"
+data="${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/beijing-data"
+cargo build --release --quiet
+triage="$CARGO_TARGET_DIR/release/triage"
+"$triage" model fetch >/dev/null
+python3 scripts/build_beijing_data.py --out "$data"
+for head in department topic appeal_type urgency; do
+  "$triage" train --data "$data/$head.jsonl" --text-fields text --label-field label --split-field split \
+    --out "models/heads/$head" --name "beijing-$head" "$@"
+done
+python3 scripts/eval_beijing.py

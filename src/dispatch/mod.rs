@@ -1,0 +1,305 @@
+//! Turning a transcript into a dispatch suggestion: topic and department heads, the
+//! taxonomy's priors and duties, jurisdiction, urgency and appeal type.
+//!
+//! - [`taxonomy`]: topics, departments and the alias table, as data;
+//! - [`ranking`]: how the evidence is mixed into one ranked list;
+//! - [`urgency`]: danger-now rules.
+
+pub mod error;
+pub mod ranking;
+pub mod taxonomy;
+pub mod urgency;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::DispatchError;
+pub use taxonomy::{AliasTable, Taxonomy, DEFAULT_ALIASES, DEFAULT_TAXONOMY};
+
+use crate::model::head::ClassifierHead;
+use crate::model::lexical::terms;
+use crate::model::{Encoder, EncoderOptions, ModelFolder};
+use crate::text::{Gazetteer, Keyword, TextPipeline};
+use crate::training::recipe_options;
+use ranking::Weights;
+
+pub const DEFAULT_HEADS_DIR: &str = "models/heads";
+/// The heads of a dispatch model, as sub-folders of the heads directory.
+pub const TOPIC_HEAD: &str = "topic";
+pub const DEPARTMENT_HEAD: &str = "department";
+pub const APPEAL_HEAD: &str = "appeal_type";
+/// Optional: labels `urgent` / `routine`, learned from the transcripts, backing up the rules.
+pub const URGENCY_HEAD: &str = "urgency";
+
+/// Appeal types and their Chinese names, as the hotline uses them.
+pub const APPEAL_TYPES: &[(&str, &str)] =
+    &[("consultation", "咨询"), ("complaint", "投诉"), ("report", "举报"), ("help", "求助"), ("suggestion", "建议"), ("praise", "表扬")];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoredTopic {
+    pub id: String,
+    pub name: String,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoredDepartment {
+    pub id: String,
+    pub name: String,
+    pub score: f32,
+    /// Why: the words that pushed it up, the duties they match, the topic behind it.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dispatch {
+    pub department: String,
+    pub department_name: String,
+    pub district: Option<String>,
+    pub street: Option<String>,
+    pub confidence: f32,
+    pub needs_review: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppealType {
+    pub id: String,
+    pub name: String,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelVersions {
+    pub encoder: String,
+    pub heads: String,
+    pub taxonomy: String,
+}
+
+/// The full answer for one transcript: what `triage classify` prints and the API returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct DispatchSuggestion {
+    pub topics: Vec<ScoredTopic>,
+    pub departments: Vec<ScoredDepartment>,
+    pub dispatch: Dispatch,
+    pub urgent: bool,
+    pub urgency_reasons: Vec<String>,
+    pub appeal_type: Option<AppealType>,
+    pub keywords: Vec<Keyword>,
+    pub model: ModelVersions,
+}
+
+pub struct DispatchModel {
+    pub taxonomy: Taxonomy,
+    topic: ClassifierHead,
+    department: ClassifierHead,
+    appeal: Option<ClassifierHead>,
+    urgency: Option<ClassifierHead>,
+    encoder: Encoder,
+    pipeline: TextPipeline,
+    gazetteer: Gazetteer,
+    weights: Weights,
+    versions: ModelVersions,
+}
+
+/// Where a dispatch model's parts live.
+#[derive(Debug, Clone)]
+pub struct DispatchPaths {
+    pub heads_dir: PathBuf,
+    pub taxonomy: PathBuf,
+    pub dict_dir: PathBuf,
+    pub gazetteer: PathBuf,
+}
+
+fn head_label(feature: &str) -> String {
+    let body = feature.get(2..).unwrap_or(feature);
+    body.replace('|', "")
+}
+
+impl DispatchModel {
+    pub fn load(folder: &ModelFolder, base: &EncoderOptions, paths: &DispatchPaths) -> Result<Self, DispatchError> {
+        let taxonomy = Taxonomy::load(&paths.taxonomy)?;
+        let topic = ClassifierHead::load(&paths.heads_dir.join(TOPIC_HEAD))?;
+        let department = ClassifierHead::load(&paths.heads_dir.join(DEPARTMENT_HEAD))?;
+        let appeal_dir = paths.heads_dir.join(APPEAL_HEAD);
+        let appeal = if appeal_dir.is_dir() { Some(ClassifierHead::load(&appeal_dir)?) } else { None };
+        let urgency_dir = paths.heads_dir.join(URGENCY_HEAD);
+        let urgency = if urgency_dir.is_dir() { Some(ClassifierHead::load(&urgency_dir)?) } else { None };
+        let check_labels = |head: &ClassifierHead, known: &dyn Fn(&str) -> bool, what: &str| -> Result<(), DispatchError> {
+            match head.meta.labels.iter().find(|l| !known(l)) {
+                Some(l) => Err(DispatchError::invalid(&head.dir, format!("predicts {what} {l:?}, which {} does not define", paths.taxonomy.display()))),
+                None => Ok(()),
+            }
+        };
+        check_labels(&topic, &|l| taxonomy.topic(l).is_some(), "topic")?;
+        check_labels(&department, &|l| taxonomy.department(l).is_some(), "department")?;
+        if let Some(a) = &appeal {
+            check_labels(a, &|l| APPEAL_TYPES.iter().any(|(id, _)| *id == l), "appeal type")?;
+        }
+        if let Some(u) = &urgency {
+            check_labels(u, &|l| l == "urgent" || l == "routine", "urgency label")?;
+        }
+        let heads: Vec<&ClassifierHead> = [Some(&topic), Some(&department), appeal.as_ref(), urgency.as_ref()].into_iter().flatten().collect();
+        let recipe = department.meta.recipe.clone();
+        for h in &heads {
+            if h.meta.recipe != recipe {
+                return Err(DispatchError::invalid(&h.dir, "was trained with a different embedding recipe from the department head"));
+            }
+            if h.dim() > 0 && h.meta.recipe.encoder_checksum != folder.manifest.checksum() {
+                return Err(DispatchError::invalid(
+                    &h.dir,
+                    format!("was trained on encoder {}, but {} holds encoder {}", h.meta.recipe.encoder_checksum, folder.dir.display(), folder.manifest.checksum()),
+                ));
+            }
+        }
+        let encoder = Encoder::load(folder, recipe_options(base, recipe.max_tokens, recipe.max_windows))?;
+        let pipeline = TextPipeline::from_dict_dir(&paths.dict_dir)?;
+        let gazetteer = Gazetteer::load(&paths.gazetteer)?;
+        let versions = ModelVersions {
+            encoder: folder.manifest.checksum(),
+            heads: heads.iter().map(|h| format!("{}@{}", h.meta.name, h.meta.training["date_unix"])).collect::<Vec<_>>().join(","),
+            taxonomy: format!("{} {}", taxonomy.name, taxonomy.version),
+        };
+        Ok(DispatchModel { taxonomy, topic, department, appeal, urgency, encoder, pipeline, gazetteer, weights: Weights::default(), versions })
+    }
+
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Classify several transcripts; they share encoder batches.
+    pub fn classify_batch(&self, raws: &[&str], top_k: usize) -> Result<Vec<DispatchSuggestion>, DispatchError> {
+        let prepared: Vec<_> = raws.iter().map(|r| self.pipeline.prepare(r)).collect();
+        let texts: Vec<&str> = prepared.iter().map(|p| p.text.as_str()).collect();
+        let embeddings = self.encoder.embed(&texts)?;
+        Ok(prepared.into_iter().zip(embeddings).map(|(p, e)| self.suggest(p, &e.vector, top_k.max(1))).collect())
+    }
+
+    pub fn classify(&self, raw: &str, top_k: usize) -> Result<DispatchSuggestion, DispatchError> {
+        Ok(self.classify_batch(&[raw], top_k)?.remove(0))
+    }
+
+    fn suggest(&self, p: crate::text::PreparedTranscript, embedding: &[f32], top_k: usize) -> DispatchSuggestion {
+        let t = terms(&p.tokens, &p.text);
+        let tax = &self.taxonomy;
+
+        let topic_lex = self.topic.vocabulary.transform(&t);
+        let topic_pred = self.topic.predict(embedding, &topic_lex);
+        let mut topics: Vec<ScoredTopic> = self
+            .topic
+            .meta
+            .labels
+            .iter()
+            .zip(&topic_pred.probs)
+            .map(|(id, &score)| ScoredTopic { id: id.clone(), name: tax.topic(id).map(|t| t.name.clone()).unwrap_or_default(), score })
+            .collect();
+        topics.sort_by(|a, b| b.score.total_cmp(&a.score));
+
+        let dept_lex = self.department.vocabulary.transform(&t);
+        let dept_pred = self.department.predict(embedding, &dept_lex);
+        let mut head = vec![0f32; tax.departments.len()];
+        for (label, p) in self.department.meta.labels.iter().zip(&dept_pred.probs) {
+            if let Some(i) = tax.departments.iter().position(|d| &d.id == label) {
+                head[i] = *p;
+            }
+        }
+        let topic_probs: Vec<(String, f32)> = topics.iter().map(|t| (t.id.clone(), t.score)).collect();
+        let prior = ranking::topic_prior(tax, &topic_probs);
+        let (duties, hits) = ranking::duty_matches(tax, &p.text);
+        let scores = ranking::combine(&self.weights, &head, &prior, &duties);
+
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let departments: Vec<ScoredDepartment> = order
+            .iter()
+            .take(top_k)
+            .map(|&i| {
+                let d = &tax.departments[i];
+                let mut reasons = Vec::new();
+                if let Some(k) = self.department.meta.labels.iter().position(|l| l == &d.id) {
+                    let mut words: Vec<String> = Vec::new();
+                    // Reasons a person can read: whole words that the head weighs for this
+                    // department AND that stand out in this transcript (its TF-IDF keywords,
+                    // which leave out function words and boilerplate).
+                    let salient = |w: &str| p.keywords.iter().any(|k| k.word == w);
+                    for (f, _) in self.department.lexical_reasons(&dept_lex, k, 60).into_iter().filter(|(f, _)| f.starts_with("w:")) {
+                        let w = head_label(&f);
+                        if !salient(&w) {
+                            continue;
+                        }
+                        if w.chars().count() >= 2 && !words.iter().any(|x| x.contains(&w) || w.contains(x.as_str())) {
+                            words.push(w);
+                        }
+                        if words.len() == 4 {
+                            break;
+                        }
+                    }
+                    if !words.is_empty() {
+                        reasons.push(format!("关键词: {}", words.join("、")));
+                    }
+                }
+                if !hits[i].is_empty() {
+                    reasons.push(format!("职责匹配: {}", hits[i].join("、")));
+                }
+                if let Some(top) = topics.first().filter(|t| prior[i] > 0.0 && tax.topic(&t.id).is_some_and(|x| x.departments.contains(&d.id))) {
+                    reasons.push(format!("话题: {} {:.2}", top.name, top.score));
+                }
+                ScoredDepartment { id: d.id.clone(), name: d.name.clone(), score: scores[i], reasons }
+            })
+            .collect();
+
+        let best = order[0];
+        let second = order.get(1).map(|&i| scores[i]).unwrap_or(0.0);
+        // The head's review policy, applied to the final ranking it is part of.
+        let review = self.department.meta.review;
+        let needs_review = scores[best] < review.min_confidence || scores[best] - second < review.min_margin;
+        let location = self.gazetteer.locate(&p.text);
+        let mut urgency = urgency::assess(&p.text);
+        // Rules first; the learned head catches emergencies worded in ways no rule lists.
+        if let Some(h) = &self.urgency {
+            let pred = h.predict(embedding, &h.vocabulary.transform(&t));
+            if let Some(k) = h.meta.labels.iter().position(|l| l == "urgent") {
+                if pred.probs[k] >= 0.5 && !urgency.urgent {
+                    urgency.urgent = true;
+                    urgency.reasons.push(format!("模型判断紧急 {:.2}", pred.probs[k]));
+                }
+            }
+        }
+        let appeal_type = self.appeal.as_ref().map(|h| {
+            let pred = h.predict(embedding, &h.vocabulary.transform(&t));
+            let k = (0..pred.probs.len()).max_by(|&a, &b| pred.probs[a].total_cmp(&pred.probs[b])).unwrap_or(0);
+            let id = h.meta.labels[k].clone();
+            let name = APPEAL_TYPES.iter().find(|(i, _)| *i == id).map(|(_, n)| n.to_string()).unwrap_or_default();
+            AppealType { id, name, score: pred.probs[k] }
+        });
+        topics.truncate(top_k);
+        DispatchSuggestion {
+            topics,
+            departments,
+            dispatch: Dispatch {
+                department: tax.departments[best].id.clone(),
+                department_name: tax.departments[best].name.clone(),
+                district: location.district,
+                street: location.street,
+                confidence: scores[best],
+                needs_review,
+            },
+            urgent: urgency.urgent,
+            urgency_reasons: urgency.reasons,
+            appeal_type,
+            keywords: p.keywords,
+            model: self.versions.clone(),
+        }
+    }
+}
+
+impl DispatchPaths {
+    pub fn defaults(dict_dir: &Path) -> Self {
+        DispatchPaths {
+            heads_dir: PathBuf::from(DEFAULT_HEADS_DIR),
+            taxonomy: PathBuf::from(DEFAULT_TAXONOMY),
+            dict_dir: dict_dir.to_path_buf(),
+            gazetteer: PathBuf::from(crate::text::DEFAULT_GAZETTEER),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! A trained classifier head: a linear layer over [standardised embedding ; TF-IDF lexical
+//! features], temperature-calibrated, with a review policy chosen on dev.
+//!
+//! Training runs in candle (`crate::training`); inference is a few hundred multiply-adds
+//! per class over a sparse vector, so it is plain Rust with no tensor machinery.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::error::ModelError;
+use super::lexical::{LexicalVocabulary, SparseVector};
+use crate::training::calibration::{softmax, ReviewPolicy};
+
+pub const METADATA_FILE: &str = "head.json";
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+pub const VOCABULARY_FILE: &str = "vocabulary.json";
+pub const MODEL_CARD_FILE: &str = "MODEL_CARD.md";
+
+/// How the head's embeddings must be made: a head is only valid with the same encoder
+/// recipe it was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingRecipe {
+    pub encoder_checksum: String,
+    pub max_tokens: usize,
+    pub max_windows: usize,
+}
+
+impl EmbeddingRecipe {
+    /// A short tag for cache file names.
+    pub fn tag(&self) -> String {
+        format!("t{}w{}", self.max_tokens, self.max_windows)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeadMetadata {
+    pub format: u32,
+    pub name: String,
+    /// The label field this head predicts (`label`, `department`, `letter_type`, ...).
+    pub task: String,
+    pub labels: Vec<String>,
+    pub text_fields: Vec<String>,
+    pub recipe: EmbeddingRecipe,
+    pub temperature: f32,
+    pub review: ReviewPolicy,
+    /// Everything about how it was trained and how well it did, for the model card.
+    pub training: serde_json::Value,
+}
+
+/// One prediction: calibrated probabilities in label order, and the review flag.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadPrediction {
+    pub probs: Vec<f32>,
+    pub needs_review: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClassifierHead {
+    pub meta: HeadMetadata,
+    pub vocabulary: LexicalVocabulary,
+    /// classes × dim, row-major.
+    embedding_weight: Vec<f32>,
+    /// features × classes, row-major: a sparse input touches one contiguous row per feature.
+    lexical_weight: Vec<f32>,
+    bias: Vec<f32>,
+    embedding_mean: Vec<f32>,
+    embedding_std: Vec<f32>,
+    pub dir: PathBuf,
+}
+
+/// The learned parameters, as training hands them over.
+pub struct HeadParameters {
+    pub embedding_weight: Vec<f32>,
+    pub lexical_weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub embedding_mean: Vec<f32>,
+    pub embedding_std: Vec<f32>,
+}
+
+impl ClassifierHead {
+    pub fn new(meta: HeadMetadata, vocabulary: LexicalVocabulary, p: HeadParameters, dir: PathBuf) -> Self {
+        ClassifierHead {
+            meta,
+            vocabulary,
+            embedding_weight: p.embedding_weight,
+            lexical_weight: p.lexical_weight,
+            bias: p.bias,
+            embedding_mean: p.embedding_mean,
+            embedding_std: p.embedding_std,
+            dir,
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.meta.labels.len()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.embedding_mean.len()
+    }
+
+    /// Raw scores before temperature.
+    pub fn logits(&self, embedding: &[f32], lexical: &SparseVector) -> Vec<f32> {
+        let (c, d) = (self.classes(), self.dim());
+        let mut out = self.bias.clone();
+        if embedding.len() == d {
+            let z: Vec<f32> = embedding.iter().zip(&self.embedding_mean).zip(&self.embedding_std).map(|((x, m), s)| (x - m) / s).collect();
+            for (k, o) in out.iter_mut().enumerate() {
+                *o += self.embedding_weight[k * d..(k + 1) * d].iter().zip(&z).map(|(w, x)| w * x).sum::<f32>();
+            }
+        }
+        for &(f, x) in lexical {
+            let row = &self.lexical_weight[f as usize * c..(f as usize + 1) * c];
+            out.iter_mut().zip(row).for_each(|(o, w)| *o += w * x);
+        }
+        out
+    }
+
+    pub fn predict(&self, embedding: &[f32], lexical: &SparseVector) -> HeadPrediction {
+        let probs = softmax(&self.logits(embedding, lexical), self.meta.temperature);
+        let needs_review = self.meta.review.needs_review(&probs);
+        HeadPrediction { probs, needs_review }
+    }
+
+    /// The lexical features that pushed class `k` up the most, with their contribution.
+    pub fn lexical_reasons(&self, lexical: &SparseVector, k: usize, n: usize) -> Vec<(String, f32)> {
+        let c = self.classes();
+        let mut contrib: Vec<(u32, f32)> = lexical.iter().map(|&(f, x)| (f, x * self.lexical_weight[f as usize * c + k])).filter(|(_, v)| *v > 0.0).collect();
+        contrib.sort_by(|a, b| b.1.total_cmp(&a.1));
+        contrib.into_iter().take(n).map(|(f, v)| (self.vocabulary.features[f as usize].clone(), v)).collect()
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+        let (c, d, v) = (self.classes(), self.dim(), self.vocabulary.len());
+        let t = |data: &[f32], shape: Vec<usize>| Tensor::from_vec(data.to_vec(), shape, &Device::Cpu);
+        // Lexical weights are most of the bytes; f16 halves the shipped file at no measurable cost.
+        let tensors = [
+            ("embedding_weight", t(&self.embedding_weight, vec![c, d])?),
+            ("lexical_weight", t(&self.lexical_weight, vec![v, c])?.to_dtype(DType::F16)?),
+            ("bias", t(&self.bias, vec![c])?),
+            ("embedding_mean", t(&self.embedding_mean, vec![d])?),
+            ("embedding_std", t(&self.embedding_std, vec![d])?),
+        ];
+        let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().map(|(n, t)| (n.to_string(), t)).collect();
+        candle_core::safetensors::save(&map, dir.join(WEIGHTS_FILE))?;
+        write_json(&dir.join(METADATA_FILE), &self.meta)?;
+        write_json(&dir.join(VOCABULARY_FILE), &self.vocabulary)?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let meta: HeadMetadata = read_json(&dir.join(METADATA_FILE))?;
+        let mut vocabulary: LexicalVocabulary = read_json(&dir.join(VOCABULARY_FILE))?;
+        vocabulary.build_index();
+        let weights_path = dir.join(WEIGHTS_FILE);
+        if !weights_path.is_file() {
+            return Err(ModelError::MissingFile { path: weights_path });
+        }
+        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu)
+            .map_err(|e| ModelError::invalid(&weights_path, format!("not a readable safetensors file: {e}")))?;
+        let c = meta.labels.len();
+        let v = vocabulary.len();
+        if c < 2 {
+            return Err(ModelError::invalid(dir.join(METADATA_FILE), "a head needs at least two labels"));
+        }
+        if vocabulary.idf.len() != v {
+            return Err(ModelError::invalid(dir.join(VOCABULARY_FILE), "features and idf differ in length"));
+        }
+        let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
+            let t = tensors.get(name).ok_or_else(|| ModelError::invalid(&weights_path, format!("tensor {name} is missing")))?;
+            if !shape.is_empty() && t.dims() != shape {
+                return Err(ModelError::Shape { name: name.to_string(), expected: shape.to_vec(), actual: t.dims().to_vec() });
+            }
+            Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+        };
+        let embedding_mean = get("embedding_mean", &[])?;
+        let d = embedding_mean.len();
+        let p = HeadParameters {
+            embedding_weight: get("embedding_weight", &[c, d])?,
+            lexical_weight: get("lexical_weight", &[v, c])?,
+            bias: get("bias", &[c])?,
+            embedding_std: get("embedding_std", &[d])?,
+            embedding_mean,
+        };
+        if p.embedding_std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(ModelError::invalid(&weights_path, "embedding_std has a non-positive entry"));
+        }
+        Ok(ClassifierHead::new(meta, vocabulary, p, dir.to_path_buf()))
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ModelError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| ModelError::invalid(path, e.to_string()))?;
+    std::fs::write(path, bytes).map_err(|e| ModelError::io(path, e))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { ModelError::MissingFile { path: path.to_path_buf() } } else { ModelError::io(path, e) })?;
+    serde_json::from_slice(&bytes).map_err(|e| ModelError::invalid(path, format!("not valid JSON for this file: {e}")))
+}

@@ -1,0 +1,137 @@
+//! Lexical features for the classifier heads: jieba words and word bigrams plus character
+//! 1–3-grams, TF-IDF weighted. The encoder misses the keywords that decide a department
+//! (油烟, 供热, 拖欠工资); these features carry them, and the head learns how much to trust each.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A sparse, L2-normalised feature vector: (feature index, weight), indices ascending.
+pub type SparseVector = Vec<(u32, f32)>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LexicalVocabulary {
+    /// Feature strings: `w:油烟` (word), `b:楼下|油烟` (word bigram), `c:油烟扰` (characters).
+    pub features: Vec<String>,
+    pub idf: Vec<f32>,
+    pub documents: usize,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+}
+
+/// The terms of one text, before vocabulary lookup.
+pub fn terms(tokens: &[String], text: &str) -> Vec<String> {
+    let words: Vec<&str> = tokens.iter().map(String::as_str).filter(|t| t.chars().any(char::is_alphanumeric)).collect();
+    let mut out = Vec::with_capacity(words.len() * 2 + text.len());
+    out.extend(words.iter().map(|w| format!("w:{w}")));
+    out.extend(words.windows(2).map(|p| format!("b:{}|{}", p[0], p[1])));
+    // Characters within runs of letters/ideographs only: n-grams across punctuation mean little.
+    for run in text.split(|c: char| !c.is_alphanumeric()).filter(|r| !r.is_empty()) {
+        let chars: Vec<char> = run.chars().collect();
+        for n in 1..=3 {
+            out.extend(chars.windows(n).map(|w| format!("c:{}", w.iter().collect::<String>())));
+        }
+    }
+    out
+}
+
+impl LexicalVocabulary {
+    /// Keep the `max_features` terms found in the most documents (at least `min_df`).
+    pub fn fit(documents: &[Vec<String>], max_features: usize, min_df: usize) -> Self {
+        let mut df: HashMap<&str, usize> = HashMap::new();
+        for doc in documents {
+            let mut seen: Vec<&str> = doc.iter().map(String::as_str).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for t in seen {
+                *df.entry(t).or_default() += 1;
+            }
+        }
+        let mut kept: Vec<(&str, usize)> = df.into_iter().filter(|(_, n)| *n >= min_df.max(1)).collect();
+        // Most frequent first, ties by the string so the vocabulary is reproducible.
+        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        kept.truncate(max_features);
+        kept.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let n = documents.len() as f32;
+        let features: Vec<String> = kept.iter().map(|(t, _)| t.to_string()).collect();
+        let idf = kept.iter().map(|(_, d)| ((1.0 + n) / (1.0 + *d as f32)).ln() + 1.0).collect();
+        let mut v = LexicalVocabulary { features, idf, documents: documents.len(), index: HashMap::new() };
+        v.build_index();
+        v
+    }
+
+    /// Rebuild the lookup table after deserialising.
+    pub fn build_index(&mut self) {
+        self.index = self.features.iter().enumerate().map(|(i, f)| (f.clone(), i as u32)).collect();
+    }
+
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// Sublinear TF × IDF; unknown terms are ignored. Word terms and character terms are
+    /// L2-normalised separately, as two vectorisers would be: a text has several times more
+    /// character n-grams than words, and one shared norm would drown the words.
+    pub fn transform(&self, terms: &[String]) -> SparseVector {
+        let mut counts: HashMap<u32, f32> = HashMap::new();
+        for t in terms {
+            if let Some(&i) = self.index.get(t.as_str()) {
+                *counts.entry(i).or_default() += 1.0;
+            }
+        }
+        let mut v: SparseVector = counts.into_iter().map(|(i, tf)| (i, (1.0 + tf.ln()) * self.idf[i as usize])).collect();
+        v.sort_unstable_by_key(|(i, _)| *i);
+        let is_char = |i: u32| self.features[i as usize].starts_with("c:");
+        let (mut words, mut chars) = (0f32, 0f32);
+        for &(i, x) in &v {
+            if is_char(i) {
+                chars += x * x;
+            } else {
+                words += x * x;
+            }
+        }
+        let (words, chars) = (words.sqrt(), chars.sqrt());
+        for (i, x) in v.iter_mut() {
+            let norm = if is_char(*i) { chars } else { words };
+            if norm > 0.0 {
+                *x /= norm;
+            }
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn terms_cover_words_bigrams_and_characters() {
+        let t = terms(&toks("楼下 油烟 ，"), "楼下油烟，");
+        for want in ["w:油烟", "b:楼下|油烟", "c:油", "c:下油", "c:下油烟"] {
+            assert!(t.contains(&want.to_string()), "{want} missing from {t:?}");
+        }
+        assert!(!t.iter().any(|x| x.contains('，')), "punctuation is not a term: {t:?}");
+    }
+
+    #[test]
+    fn vocabulary_keeps_frequent_terms_and_each_family_has_unit_norm() {
+        let docs = vec![terms(&toks("油烟 扰民"), "油烟扰民"), terms(&toks("油烟 太大"), "油烟太大"), terms(&toks("供热"), "供热")];
+        let v = LexicalVocabulary::fit(&docs, 1000, 2);
+        assert!(v.features.contains(&"w:油烟".to_string()));
+        assert!(!v.features.contains(&"w:供热".to_string()), "df 1 < min_df 2");
+        let x = v.transform(&docs[0]);
+        let norm = |prefix: &str| x.iter().filter(|(i, _)| v.features[*i as usize].starts_with(prefix)).map(|(_, w)| w * w).sum::<f32>().sqrt();
+        assert!((norm("c:") - 1.0).abs() < 1e-5, "character terms have unit norm");
+        assert!((norm("w:") - 1.0).abs() < 1e-5, "word terms have unit norm (no bigram of 油烟 扰民 survives min_df here)");
+        assert!(v.transform(&terms(&toks("完全 无关"), "完全无关")).is_empty());
+    }
+}

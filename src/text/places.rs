@@ -1,0 +1,189 @@
+//! Where a call is about: the district and, where named, the street or town, found in the
+//! text with a gazetteer of the city's divisions (`models/places/beijing.csv`).
+//!
+//! Callers say 朝阳 for 朝阳区 and 望京 for 望京街道, so short forms count, with three guards
+//! against false hits: the longest name at a position wins (永定门外 is not 永定), short forms
+//! of a single character or in a short list of common words are not used, and a handful of
+//! known look-alikes elsewhere in China (大兴安岭, 朝阳市) are skipped.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::error::TextError;
+
+pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
+
+/// Short forms that are ordinary words more often than places.
+const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业", "和平", "光明", "胜利", "团结", "友谊", "先锋", "前进"];
+/// Look-alike names of places outside the city, checked before the gazetteer.
+const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Place {
+    pub code: String,
+    pub name: String,
+    pub district: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Location {
+    pub district: Option<String>,
+    pub street: Option<String>,
+    /// The words in the text that named them.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Alias {
+    place: usize,
+    is_district: bool,
+    full: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gazetteer {
+    places: Vec<Place>,
+    aliases: HashMap<String, Vec<Alias>>,
+    max_chars: usize,
+}
+
+fn short_form(name: &str) -> Option<&str> {
+    let short = ["街道", "地区", "镇", "乡", "区"].iter().find_map(|s| name.strip_suffix(s))?;
+    (short.chars().count() >= 2 && !COMMON_WORDS.contains(&short)).then_some(short)
+}
+
+impl Gazetteer {
+    /// Read `code,name,level,district_code,district` rows (`#` lines are comments).
+    pub fn load(path: &Path) -> Result<Self, TextError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TextError::Read { path: path.to_path_buf(), source: e })?;
+        let mut places = Vec::new();
+        let mut levels = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with("code,") {
+                continue;
+            }
+            let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+            if cols.len() != 5 || !matches!(cols[2], "district" | "street") || cols[1].is_empty() {
+                return Err(TextError::MalformedLine { path: path.to_path_buf(), line: i + 1, content: line.to_string(), reason: "expected code,name,district|street,district_code,district".into() });
+            }
+            places.push(Place { code: cols[0].to_string(), name: cols[1].to_string(), district: cols[4].to_string() });
+            levels.push(cols[2] == "district");
+        }
+        let mut aliases: HashMap<String, Vec<Alias>> = HashMap::new();
+        for (i, (p, &is_district)) in places.iter().zip(&levels).enumerate() {
+            aliases.entry(p.name.clone()).or_default().push(Alias { place: i, is_district, full: true });
+            if let Some(short) = short_form(&p.name) {
+                aliases.entry(short.to_string()).or_default().push(Alias { place: i, is_district, full: false });
+            }
+        }
+        let max_chars = aliases.keys().map(|k| k.chars().count()).max().unwrap_or(1);
+        Ok(Gazetteer { places, aliases, max_chars })
+    }
+
+    pub fn districts(&self) -> impl Iterator<Item = &Place> {
+        self.places.iter().filter(|p| p.name == p.district)
+    }
+
+    /// The district and street the text names, if any.
+    pub fn locate(&self, text: &str) -> Location {
+        let chars: Vec<char> = text.chars().collect();
+        let mut hits: Vec<(&str, &Alias)> = Vec::new();
+        let mut i = 0;
+        'scan: while i < chars.len() {
+            for look in LOOK_ALIKES {
+                let n = look.chars().count();
+                if i + n <= chars.len() && chars[i..i + n].iter().copied().eq(look.chars()) {
+                    i += n;
+                    continue 'scan;
+                }
+            }
+            for n in (2..=self.max_chars.min(chars.len() - i)).rev() {
+                let candidate: String = chars[i..i + n].iter().collect();
+                if let Some((key, found)) = self.aliases.get_key_value(&candidate) {
+                    // 海淀 names the district, not 海淀街道 as well.
+                    let names_district = found.iter().any(|a| a.is_district);
+                    hits.extend(found.iter().filter(|a| a.is_district || !names_district).map(|a| (key.as_str(), a)));
+                    i += n;
+                    continue 'scan;
+                }
+            }
+            i += 1;
+        }
+
+        // Districts named outright beat districts implied by a street.
+        let mut district_votes: Vec<(&str, usize)> = Vec::new();
+        for (_, a) in hits.iter().filter(|(_, a)| a.is_district) {
+            let d = self.places[a.place].district.as_str();
+            match district_votes.iter_mut().find(|(x, _)| *x == d) {
+                Some(v) => v.1 += 1,
+                None => district_votes.push((d, 1)),
+            }
+        }
+        let named_district = district_votes.iter().max_by_key(|(_, n)| *n).map(|(d, _)| d.to_string());
+        let streets: Vec<&(&str, &Alias)> = hits.iter().filter(|(_, a)| !a.is_district).collect();
+        let consistent = |d: &Option<String>| -> Vec<&&(&str, &Alias)> {
+            streets.iter().filter(|(_, a)| d.as_ref().is_none_or(|d| self.places[a.place].district == *d)).collect()
+        };
+        let candidates = consistent(&named_district);
+        // A full name beats a short form; an ambiguous short form with no district to settle it names nothing.
+        let street = candidates.iter().find(|(_, a)| a.full).or_else(|| {
+            let first = candidates.first()?;
+            let same_word: Vec<_> = candidates.iter().filter(|(w, _)| w == &first.0).collect();
+            (named_district.is_some() || same_word.len() == 1).then_some(first)
+        });
+        let mut evidence: Vec<String> = hits.iter().filter(|(_, a)| a.is_district).map(|(w, _)| w.to_string()).collect();
+        let district = named_district.or_else(|| street.map(|(_, a)| self.places[a.place].district.clone()));
+        if let Some((w, _)) = street {
+            evidence.push(w.to_string());
+        }
+        evidence.dedup();
+        Location { district, street: street.map(|(_, a)| self.places[a.place].name.clone()), evidence }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gazetteer() -> Gazetteer {
+        Gazetteer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_GAZETTEER)).unwrap()
+    }
+
+    fn loc(text: &str) -> (Option<String>, Option<String>) {
+        let l = gazetteer().locate(text);
+        (l.district, l.street)
+    }
+
+    #[test]
+    fn sixteen_districts_and_their_streets() {
+        let g = gazetteer();
+        assert_eq!(g.districts().count(), 16);
+        assert_eq!(g.places.len(), 16 + 349);
+    }
+
+    #[test]
+    fn full_and_short_forms() {
+        assert_eq!(loc("我住朝阳区望京街道"), (Some("朝阳区".into()), Some("望京街道".into())));
+        assert_eq!(loc("在朝阳这边，望京那块"), (Some("朝阳区".into()), Some("望京街道".into())));
+        assert_eq!(loc("望京这边有个饭店油烟很大"), (Some("朝阳区".into()), Some("望京街道".into())));
+        assert_eq!(loc("海淀区的一个小区"), (Some("海淀区".into()), None));
+        assert_eq!(loc("通州梨园镇"), (Some("通州区".into()), Some("梨园镇".into())));
+    }
+
+    #[test]
+    fn no_false_hits() {
+        assert_eq!(loc("我老家在大兴安岭"), (None, None));
+        assert_eq!(loc("楼下烧烤店油烟太大了"), (None, None));
+        assert_eq!(loc("东风汽车的售后"), (None, None));
+    }
+
+    #[test]
+    fn an_ambiguous_short_form_is_settled_by_the_district() {
+        // 八里庄 is a street in both 朝阳 and 海淀.
+        assert_eq!(loc("海淀八里庄这边"), (Some("海淀区".into()), Some("八里庄街道".into())));
+        assert_eq!(loc("八里庄这边").1, None);
+    }
+}
