@@ -623,7 +623,10 @@ fn serve(settings: Settings) -> Result<()> {
     encoder.embed(&["坐席：您好，请讲。市民：我家楼下饭店油烟很大。"])?;
     tracing::info!("encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
     let text = TextPipeline::from_dict_dir(&settings.dict_dir)?;
-    let state = Arc::new(AppState { encoder: Arc::new(encoder), text: Arc::new(text), limits: settings.server.clone() });
+    let dispatch = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())
+        .with_context(|| format!("cannot load the dispatch model from {}", settings.heads_dir.display()))?;
+    dispatch.classify("坐席：您好。市民：楼道里暖气不热。", 1)?;
+    let state = Arc::new(AppState { dispatch: Arc::new(dispatch), encoder: Arc::new(encoder), text: Arc::new(text), limits: settings.server.clone() });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -100,3 +100,35 @@ fn serves_embeddings_refuses_bad_input_and_stops_cleanly() {
     let status = server.terminate();
     assert!(status.success(), "SIGTERM should end the server with 0, got {status:?}");
 }
+
+#[test]
+fn classify_endpoints_answer_in_order_and_report_bad_items() {
+    let server = Server::start();
+    let p = server.port;
+
+    let r = post_json(p, "/v1/classify", r#"{"id": "call-1", "text": "市民：我是朝阳区望京的，楼下饭店油烟太大了", "top_k": 2}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["id"], "call-1");
+    assert_eq!(v["departments"].as_array().unwrap().len(), 2);
+    assert_eq!(v["dispatch"]["district"], "朝阳区");
+    assert!(v["dispatch"]["department"].as_str().is_some());
+
+    let r = post_json(p, "/v1/classify/batch", r#"{"items": [{"id": "a", "text": "暖气不热"}, 7, {"id": "c", "text": ""}, {"id": "d", "text": "孩子入学怎么办理"}]}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let results = r.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["id"], "a");
+    assert!(results[0]["departments"].is_array());
+    assert_eq!(results[1]["error"]["code"], "invalid_item");
+    assert_eq!(results[2]["error"]["code"], "text_empty");
+    assert_eq!(results[3]["id"], "d");
+
+    let r = post_json(p, "/v1/classify", r#"{"text": "x", "top_k": 0}"#);
+    assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (422, "invalid_top_k"));
+
+    let r = http(p, "GET", "/v1/taxonomy", None, b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["departments"].as_array().unwrap().len(), 25);
+    assert!(server.terminate().success());
+}

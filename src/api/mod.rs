@@ -13,11 +13,13 @@ use axum::Router;
 pub use error::ApiError;
 
 use crate::config::ServerSettings;
+use crate::dispatch::DispatchModel;
 use crate::model::Encoder;
 use crate::text::TextPipeline;
 
 /// What every handler shares.
 pub struct AppState {
+    pub dispatch: Arc<DispatchModel>,
     pub encoder: Arc<Encoder>,
     pub text: Arc<TextPipeline>,
     pub limits: ServerSettings,
@@ -30,6 +32,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/v1/segment", post(routes::segment))
         .route("/v1/embed", post(routes::embed))
+        .route("/v1/classify", post(routes::classify))
+        .route("/v1/classify/batch", post(routes::classify_batch))
+        .route("/v1/taxonomy", get(routes::taxonomy))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::dispatch::{DispatchSuggestion, Taxonomy};
 use crate::text::PreparedTranscript;
 
 #[derive(Debug, Deserialize)]
@@ -104,4 +105,115 @@ pub async fn embed(
         dimension: state.encoder.dimension(),
         embeddings: embeddings.into_iter().map(|e| EmbeddingItem { vector: e.vector, tokens: e.tokens, windows: e.windows }).collect(),
     }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    pub text: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub top_k: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClassifyResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub result: DispatchSuggestion,
+}
+
+const DEFAULT_TOP_K: usize = 3;
+const MAX_TOP_K: usize = 25;
+
+fn check_top_k(top_k: Option<usize>) -> Result<usize, ApiError> {
+    match top_k.unwrap_or(DEFAULT_TOP_K) {
+        0 => Err(ApiError::unprocessable("invalid_top_k", "top_k must be at least 1")),
+        k if k > MAX_TOP_K => Err(ApiError::unprocessable("invalid_top_k", format!("top_k must be at most {MAX_TOP_K}"))),
+        k => Ok(k),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
+pub async fn classify(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<ClassifyRequest>, JsonRejection>,
+) -> Result<Json<ClassifyResponse>, ApiError> {
+    let Json(req) = body?;
+    check_text(&state, &req.text, "text")?;
+    let top_k = check_top_k(req.top_k)?;
+    let model = state.dispatch.clone();
+    let result = tokio::task::spawn_blocking(move || model.classify(&req.text, top_k)).await.map_err(internal)?.map_err(internal)?;
+    Ok(Json(ClassifyResponse { id: req.id, result }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub items: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub top_k: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchResponse {
+    pub results: Vec<serde_json::Value>,
+}
+
+/// Items are checked one by one, so one bad item gets its own error and the rest are still
+/// classified; results keep the request's order.
+pub async fn classify_batch(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<BatchRequest>, JsonRejection>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let Json(req) = body?;
+    if req.items.is_empty() {
+        return Err(ApiError::unprocessable("items_empty", "items is empty"));
+    }
+    if req.items.len() > state.limits.max_batch_items {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("{} items; the limit is {}", req.items.len(), state.limits.max_batch_items),
+        ));
+    }
+    let top_k = check_top_k(req.top_k)?;
+    let mut slots: Vec<Result<(Option<String>, String), (Option<String>, ApiError)>> = Vec::with_capacity(req.items.len());
+    for (i, item) in req.items.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<ClassifyRequest>(item.clone())
+            .map_err(|e| ApiError::unprocessable(if e.to_string().contains("unknown field") { "unknown_field" } else { "invalid_item" }, format!("items[{i}]: {e}")))
+            .and_then(|r| check_text(&state, &r.text, &format!("items[{i}].text")).map(|_| (r.id, r.text)));
+        let id = item.get("id").and_then(|v| v.as_str()).map(String::from);
+        slots.push(parsed.map_err(|e| (id, e)));
+    }
+    let texts: Vec<String> = slots.iter().filter_map(|s| s.as_ref().ok().map(|(_, t)| t.clone())).collect();
+    let model = state.dispatch.clone();
+    let mut classified = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        model.classify_batch(&refs, top_k)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?
+    .into_iter();
+    let results = slots
+        .into_iter()
+        .map(|slot| match slot {
+            Ok((id, _)) => match classified.next() {
+                Some(result) => serde_json::to_value(ClassifyResponse { id, result }).unwrap_or(serde_json::Value::Null),
+                None => serde_json::json!({"id": id, "error": {"code": "internal", "message": "no result for this item"}}),
+            },
+            Err((id, e)) => serde_json::json!({"id": id, "error": {"code": e.code, "message": e.message}}),
+        })
+        .collect();
+    Ok(Json(BatchResponse { results }))
+}
+
+pub async fn taxonomy(State(state): State<Arc<AppState>>) -> Json<Taxonomy> {
+    Json(state.dispatch.taxonomy.clone())
 }
