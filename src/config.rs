@@ -50,6 +50,8 @@ pub struct ServerSettings {
     pub max_text_chars: usize,
     pub max_body_bytes: usize,
     pub max_batch_items: usize,
+    /// Dynamic batching, queue bound and per-request timeout.
+    pub batching: crate::api::BatchSettings,
 }
 
 impl Default for Settings {
@@ -70,7 +72,13 @@ impl Default for Settings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { addr: "127.0.0.1:8080".into(), max_text_chars: 20_000, max_body_bytes: 2 << 20, max_batch_items: 64 }
+        ServerSettings {
+            addr: "127.0.0.1:8080".into(),
+            max_text_chars: 20_000,
+            max_body_bytes: 2 << 20,
+            max_batch_items: 64,
+            batching: crate::api::BatchSettings::default(),
+        }
     }
 }
 
@@ -137,6 +145,12 @@ impl Settings {
         }
         if let Some((n, v)) = var("TRIAGE_MAX_TEXT_CHARS") {
             self.server.max_text_chars = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_QUEUE_CAPACITY") {
+            self.server.batching.queue_capacity = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_REQUEST_TIMEOUT_MS") {
+            self.server.batching.request_timeout_ms = parse(&n, &v)?;
         }
         Ok(())
     }

@@ -626,7 +626,10 @@ fn serve(settings: Settings) -> Result<()> {
     let dispatch = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())
         .with_context(|| format!("cannot load the dispatch model from {}", settings.heads_dir.display()))?;
     dispatch.classify("坐席：您好。市民：楼道里暖气不热。", 1)?;
-    let state = Arc::new(AppState { dispatch: Arc::new(dispatch), encoder: Arc::new(encoder), text: Arc::new(text), limits: settings.server.clone() });
+    let dispatch = Arc::new(dispatch);
+    let metrics = Arc::new(api::Metrics::default());
+    let batcher = api::Batcher::start(dispatch.clone(), settings.server.batching.clone(), metrics.clone())?;
+    let state = Arc::new(AppState { dispatch, batcher, metrics, encoder: Arc::new(encoder), text: Arc::new(text), limits: settings.server.clone() });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -14,6 +14,10 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Server {
         let folder = common::real_model();
         let port = common::free_port();
         let child = common::triage()
@@ -21,6 +25,7 @@ impl Server {
             .arg(&folder.dir)
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .env("TRIAGE_MAX_TEXT_CHARS", "5000")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -130,5 +135,56 @@ fn classify_endpoints_answer_in_order_and_report_bad_items() {
     let r = http(p, "GET", "/v1/taxonomy", None, b"").unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["departments"].as_array().unwrap().len(), 25);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn concurrent_requests_are_batched_and_counted_in_metrics() {
+    let server = Server::start();
+    let p = server.port;
+    let texts = ["暖气不热，家里才十五度", "楼下饭店油烟扰民", "孩子入学怎么办理", "小区停水了", "拖欠工资三个月", "公交车太少了"];
+    let threads: Vec<_> = texts
+        .iter()
+        .map(|t| {
+            let body = format!(r#"{{"text": "{t}"}}"#);
+            std::thread::spawn(move || post_json(p, "/v1/classify", &body).status)
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    let r = http(p, "GET", "/metrics", None, b"").unwrap();
+    assert_eq!(r.status, 200);
+    let m = r.body;
+    assert!(m.contains(r#"triage_http_requests_total{route="/v1/classify",status="200"} 6"#), "{m}");
+    assert!(m.contains("triage_batch_size_count"), "{m}");
+    assert!(m.contains("triage_inference_duration_seconds_sum"), "{m}");
+    assert!(m.contains("triage_queue_depth"), "{m}");
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after_and_slow_answers_time_out() {
+    let server = Server::start_with(&[("TRIAGE_QUEUE_CAPACITY", "1")]);
+    let p = server.port;
+    let long = "市民：楼下饭店油烟扰民，晚上还很吵，".repeat(60);
+    let threads: Vec<_> = (0..24)
+        .map(|_| {
+            let body = format!(r#"{{"text": "{long}"}}"#);
+            std::thread::spawn(move || post_json(p, "/v1/classify", &body))
+        })
+        .collect();
+    let replies: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<_> = replies.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(ok + refused.len(), replies.len(), "only 200 or 429 under overload: {:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(ok >= 1 && !refused.is_empty(), "{ok} answered, {} refused", refused.len());
+    assert!(refused[0].headers.to_ascii_lowercase().contains("retry-after: 1"), "{}", refused[0].headers);
+    assert_eq!(refused[0].json()["error"]["code"], "overloaded");
+    assert!(server.terminate().success());
+
+    let server = Server::start_with(&[("TRIAGE_REQUEST_TIMEOUT_MS", "1")]);
+    let r = post_json(server.port, "/v1/classify", &format!(r#"{{"text": "{long}"}}"#));
+    assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (504, "timeout"));
     assert!(server.terminate().success());
 }

@@ -1,16 +1,24 @@
 //! HTTP transport: routes, request limits, error mapping. The handlers only translate;
 //! the work happens in [`crate::text`] and [`crate::model`].
 
+mod batcher;
 mod error;
+mod metrics;
 mod routes;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use batcher::{BatchSettings, Batcher};
 pub use error::ApiError;
+pub use metrics::Metrics;
 
 use crate::config::ServerSettings;
 use crate::dispatch::DispatchModel;
@@ -20,6 +28,8 @@ use crate::text::TextPipeline;
 /// What every handler shares.
 pub struct AppState {
     pub dispatch: Arc<DispatchModel>,
+    pub batcher: Batcher,
+    pub metrics: Arc<Metrics>,
     pub encoder: Arc<Encoder>,
     pub text: Arc<TextPipeline>,
     pub limits: ServerSettings,
@@ -35,8 +45,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/classify", post(routes::classify))
         .route("/v1/classify/batch", post(routes::classify_batch))
         .route("/v1/taxonomy", get(routes::taxonomy))
+        .route("/metrics", get(routes::metrics))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
+}
+
+/// Count and time every request under its route template (not the raw path, which would
+/// let clients create unbounded label values).
+async fn record(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.requests.get_or_create(&metrics::RouteStatus { route: route.clone(), status: response.status().as_u16() }).inc();
+    state.metrics.latency.get_or_create(&metrics::Route { route }).observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Serve until SIGTERM or Ctrl-C, then let in-flight requests finish.

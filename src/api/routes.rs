@@ -140,6 +140,29 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
+type Pending = tokio::sync::oneshot::Receiver<Result<DispatchSuggestion, String>>;
+
+/// Queue one transcript for the compute thread.
+fn enqueue(state: &AppState, text: String, top_k: usize) -> Result<Pending, ApiError> {
+    state.batcher.submit(text, top_k).map_err(|_| {
+        ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "overloaded", "the classify queue is full; retry shortly").retry_after(1)
+    })
+}
+
+/// Wait for a queued transcript's suggestion, up to the request timeout.
+async fn answer(state: &AppState, pending: Pending) -> Result<DispatchSuggestion, ApiError> {
+    match tokio::time::timeout(state.batcher.timeout(), pending).await {
+        Ok(Ok(Ok(result))) => Ok(result),
+        Ok(Ok(Err(e))) => Err(internal(e)),
+        Ok(Err(_)) => Err(internal("the compute thread dropped the request")),
+        Err(_) => Err(ApiError::new(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("no answer within {} ms", state.batcher.settings.request_timeout_ms),
+        )),
+    }
+}
+
 pub async fn classify(
     State(state): State<Arc<AppState>>,
     body: Result<Json<ClassifyRequest>, JsonRejection>,
@@ -147,8 +170,7 @@ pub async fn classify(
     let Json(req) = body?;
     check_text(&state, &req.text, "text")?;
     let top_k = check_top_k(req.top_k)?;
-    let model = state.dispatch.clone();
-    let result = tokio::task::spawn_blocking(move || model.classify(&req.text, top_k)).await.map_err(internal)?.map_err(internal)?;
+    let result = answer(&state, enqueue(&state, req.text, top_k)?).await?;
     Ok(Json(ClassifyResponse { id: req.id, result }))
 }
 
@@ -191,29 +213,33 @@ pub async fn classify_batch(
         let id = item.get("id").and_then(|v| v.as_str()).map(String::from);
         slots.push(parsed.map_err(|e| (id, e)));
     }
-    let texts: Vec<String> = slots.iter().filter_map(|s| s.as_ref().ok().map(|(_, t)| t.clone())).collect();
-    let model = state.dispatch.clone();
-    let mut classified = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        model.classify_batch(&refs, top_k)
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?
-    .into_iter();
-    let results = slots
+    // Every valid item joins the shared queue before any is awaited, so the compute thread
+    // can batch them together (and with other callers' requests).
+    let pending: Vec<(Option<String>, Result<Pending, ApiError>)> = slots
         .into_iter()
         .map(|slot| match slot {
-            Ok((id, _)) => match classified.next() {
-                Some(result) => serde_json::to_value(ClassifyResponse { id, result }).unwrap_or(serde_json::Value::Null),
-                None => serde_json::json!({"id": id, "error": {"code": "internal", "message": "no result for this item"}}),
-            },
-            Err((id, e)) => serde_json::json!({"id": id, "error": {"code": e.code, "message": e.message}}),
+            Ok((id, text)) => (id, enqueue(&state, text, top_k)),
+            Err((id, e)) => (id, Err(e)),
         })
         .collect();
+    let mut results = Vec::with_capacity(pending.len());
+    for (id, p) in pending {
+        let outcome = match p {
+            Ok(p) => answer(&state, p).await,
+            Err(e) => Err(e),
+        };
+        results.push(match outcome {
+            Ok(result) => serde_json::to_value(ClassifyResponse { id, result }).unwrap_or(serde_json::Value::Null),
+            Err(e) => serde_json::json!({"id": id, "error": {"code": e.code, "message": e.message}}),
+        });
+    }
     Ok(Json(BatchResponse { results }))
 }
 
 pub async fn taxonomy(State(state): State<Arc<AppState>>) -> Json<Taxonomy> {
     Json(state.dispatch.taxonomy.clone())
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
 }

@@ -1,0 +1,140 @@
+//! Dynamic batching: concurrent classify requests are gathered into one model batch on a
+//! dedicated compute thread, bounded by count, characters and wait time.
+//!
+//! The tokio workers only enqueue and await a reply; they never run the model. The queue is
+//! bounded: when it is full the request is refused at once (429 with Retry-After) instead of
+//! joining an ever-growing backlog.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::metrics::Metrics;
+use crate::dispatch::{DispatchModel, DispatchSuggestion};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchSettings {
+    /// Jobs waiting for the model; beyond this, requests get 429.
+    pub queue_capacity: usize,
+    pub max_batch_items: usize,
+    pub max_batch_chars: usize,
+    /// How long the first job of a batch waits for company.
+    pub max_wait_ms: u64,
+    /// A request whose answer takes longer gets 504.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings { queue_capacity: 256, max_batch_items: 16, max_batch_chars: 16_000, max_wait_ms: 5, request_timeout_ms: 30_000 }
+    }
+}
+
+type Reply = Result<DispatchSuggestion, String>;
+
+struct Job {
+    text: String,
+    top_k: usize,
+    reply: oneshot::Sender<Reply>,
+}
+
+pub struct Batcher {
+    tx: SyncSender<Job>,
+    depth: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+    pub settings: BatchSettings,
+}
+
+#[derive(Debug)]
+pub struct QueueFull;
+
+impl Batcher {
+    pub fn start(model: Arc<DispatchModel>, settings: BatchSettings, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel(settings.queue_capacity.max(1));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let worker = Worker { rx, model, settings: settings.clone(), depth: depth.clone(), metrics: metrics.clone() };
+        std::thread::Builder::new().name("triage-compute".into()).spawn(move || worker.run())?;
+        Ok(Batcher { tx, depth, metrics, settings })
+    }
+
+    /// Enqueue one transcript; the receiver yields its suggestion.
+    pub fn submit(&self, text: String, top_k: usize) -> Result<oneshot::Receiver<Reply>, QueueFull> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job { text, top_k, reply }) {
+            Ok(()) => {
+                let d = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
+                self.metrics.queue_depth.set(d as i64);
+                Ok(rx)
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(QueueFull),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.request_timeout_ms)
+    }
+}
+
+struct Worker {
+    rx: Receiver<Job>,
+    model: Arc<DispatchModel>,
+    settings: BatchSettings,
+    depth: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    fn run(self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut batch = vec![first];
+            let mut chars = batch[0].text.chars().count();
+            let deadline = Instant::now() + Duration::from_millis(self.settings.max_wait_ms);
+            while batch.len() < self.settings.max_batch_items && chars < self.settings.max_batch_chars {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.rx.recv_timeout(left) {
+                    Ok(job) => {
+                        chars += job.text.chars().count();
+                        batch.push(job);
+                    }
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let d = self.depth.fetch_sub(batch.len(), Ordering::SeqCst).saturating_sub(batch.len());
+            self.metrics.queue_depth.set(d as i64);
+            // Callers that timed out have dropped their receiver: skip their work.
+            batch.retain(|j| !j.reply.is_closed());
+            if batch.is_empty() {
+                continue;
+            }
+            self.metrics.batch_size.observe(batch.len() as f64);
+            self.metrics.batch_chars.observe(chars as f64);
+            let top_k = batch.iter().map(|j| j.top_k).max().unwrap_or(1);
+            let started = Instant::now();
+            let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
+            // A panic inside the model must cost this batch, not the compute thread.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.model.classify_batch(&texts, top_k)));
+            self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(Ok(results)) => {
+                    for (job, mut r) in batch.into_iter().zip(results) {
+                        r.topics.truncate(job.top_k);
+                        r.departments.truncate(job.top_k);
+                        let _ = job.reply.send(Ok(r));
+                    }
+                }
+                Ok(Err(e)) => batch.into_iter().for_each(|j| {
+                    let _ = j.reply.send(Err(e.to_string()));
+                }),
+                Err(_) => batch.into_iter().for_each(|j| {
+                    let _ = j.reply.send(Err("the model failed on this batch".into()));
+                }),
+            }
+        }
+    }
+}

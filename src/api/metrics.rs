@@ -1,0 +1,64 @@
+//! Prometheus metrics for `GET /metrics`: requests by route and status, latency, queue
+//! depth, batch sizes, characters per batch and model time.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteStatus {
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Route {
+    pub route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.002, 2.0, 14))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RouteStatus, Counter>,
+    pub latency: Family<Route, Histogram, fn() -> Histogram>,
+    pub queue_depth: Gauge<i64, AtomicI64>,
+    pub batch_size: Histogram,
+    pub batch_chars: Histogram,
+    pub inference_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("triage");
+        let requests = Family::<RouteStatus, Counter>::default();
+        let latency = Family::<Route, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let queue_depth = Gauge::<i64, AtomicI64>::default();
+        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 8));
+        let batch_chars = Histogram::new(exponential_buckets(64.0, 2.0, 12));
+        let inference_seconds = latency_histogram();
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
+        registry.register("queue_depth", "Classify jobs waiting for the compute thread", queue_depth.clone());
+        registry.register("batch_size", "Transcripts per model batch", batch_size.clone());
+        registry.register("batch_characters", "Characters per model batch", batch_chars.clone());
+        registry.register("inference_duration_seconds", "Model time per batch", inference_seconds.clone());
+        Metrics { registry, requests, latency, queue_depth, batch_size, batch_chars, inference_seconds }
+    }
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
