@@ -52,6 +52,12 @@ pub struct ServerSettings {
     pub max_batch_items: usize,
     /// Dynamic batching, queue bound and per-request timeout.
     pub batching: crate::api::BatchSettings,
+    /// A file of API keys, one per line (`#` comments). When set, every `/v1` route needs
+    /// `Authorization: Bearer KEY`; health, readiness and metrics stay open.
+    pub api_key_file: Option<PathBuf>,
+    /// Origins allowed to call the API from a browser. Empty (the default) sends no CORS
+    /// headers, so browsers on other origins are refused.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -78,6 +84,8 @@ impl Default for ServerSettings {
             max_body_bytes: 2 << 20,
             max_batch_items: 64,
             batching: crate::api::BatchSettings::default(),
+            api_key_file: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -145,6 +153,12 @@ impl Settings {
         }
         if let Some((n, v)) = var("TRIAGE_MAX_TEXT_CHARS") {
             self.server.max_text_chars = parse(&n, &v)?;
+        }
+        if let Some((_, v)) = var("TRIAGE_API_KEY_FILE") {
+            self.server.api_key_file = Some(v.into());
+        }
+        if let Some((_, v)) = var("TRIAGE_CORS_ALLOWED_ORIGINS") {
+            self.server.cors_allowed_origins = v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         }
         if let Some((n, v)) = var("TRIAGE_QUEUE_CAPACITY") {
             self.server.batching.queue_capacity = parse(&n, &v)?;

@@ -99,6 +99,9 @@ enum Command {
         /// Listen address [default: 127.0.0.1:8080; env TRIAGE_ADDR].
         #[arg(long)]
         addr: Option<String>,
+        /// API keys, one per line; when given, /v1 routes need a bearer token [env TRIAGE_API_KEY_FILE].
+        #[arg(long)]
+        api_key_file: Option<PathBuf>,
     },
 }
 
@@ -247,13 +250,28 @@ enum DictCommand {
 
 fn main() {
     tune_allocator();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve { .. }));
+    if let Err(e) = run(cli) {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
+    }
+}
+
+/// Structured JSON logs for the service (`TRIAGE_LOG_FORMAT=text` for people), plain text
+/// for the other commands (`TRIAGE_LOG_FORMAT=json` for machines).
+fn init_logging(serving: bool) {
+    let json = match std::env::var("TRIAGE_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => serving,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }
 
@@ -382,9 +400,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => train(&settings, args)?,
         Command::Eval(args) => eval(&settings, args)?,
-        Command::Serve { addr } => {
+        Command::Serve { addr, api_key_file } => {
             if let Some(a) = addr {
                 settings.server.addr = a;
+            }
+            if let Some(f) = api_key_file {
+                settings.server.api_key_file = Some(f);
             }
             serve(settings)?;
         }
@@ -629,7 +650,11 @@ fn serve(settings: Settings) -> Result<()> {
     let dispatch = Arc::new(dispatch);
     let metrics = Arc::new(api::Metrics::default());
     let batcher = api::Batcher::start(dispatch.clone(), settings.server.batching.clone(), metrics.clone())?;
-    let state = Arc::new(AppState { dispatch, batcher, metrics, encoder: Arc::new(encoder), text: Arc::new(text), limits: settings.server.clone() });
+    let api_keys = match &settings.server.api_key_file {
+        Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,
+        None => api::ApiKeys::none(),
+    };
+    let state = Arc::new(AppState { api_keys, dispatch, batcher, metrics, encoder: Arc::new(encoder), text: Arc::new(text), limits: settings.server.clone() });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -164,7 +164,7 @@ fn concurrent_requests_are_batched_and_counted_in_metrics() {
 }
 
 #[test]
-fn a_full_queue_answers_503_with_retry_after_and_slow_answers_time_out() {
+fn a_full_queue_answers_429_with_retry_after_and_slow_answers_time_out() {
     let server = Server::start_with(&[("TRIAGE_QUEUE_CAPACITY", "1")]);
     let p = server.port;
     let long = "市民：楼下饭店油烟扰民，晚上还很吵，".repeat(60);
@@ -187,4 +187,68 @@ fn a_full_queue_answers_503_with_retry_after_and_slow_answers_time_out() {
     let r = post_json(server.port, "/v1/classify", &format!(r#"{{"text": "{long}"}}"#));
     assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (504, "timeout"));
     assert!(server.terminate().success());
+}
+
+#[test]
+fn api_keys_guard_v1_routes_but_not_health_or_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "# operators\nsecret-key-1\n").unwrap();
+    let server = Server::start_with(&[("TRIAGE_API_KEY_FILE", keys.to_str().unwrap()), ("TRIAGE_CORS_ALLOWED_ORIGINS", "https://console.example")]);
+    let p = server.port;
+    let body = r#"{"text": "暖气不热"}"#.as_bytes();
+    let r = http(p, "POST", "/v1/classify", Some("application/json"), body).unwrap();
+    assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (401, "unauthorized"));
+    let send = |auth: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", p)).unwrap();
+        use std::io::{Read, Write};
+        write!(s, "POST /v1/classify HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nOrigin: https://console.example\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+        s.write_all(body).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let wrong = send("Bearer nope");
+    assert!(wrong.starts_with("HTTP/1.1 403"), "{wrong}");
+    let right = send("Bearer secret-key-1");
+    assert!(right.starts_with("HTTP/1.1 200"), "{right}");
+    let lower = right.to_ascii_lowercase();
+    assert!(lower.contains("access-control-allow-origin: https://console.example"), "{right}");
+    assert!(lower.contains("x-request-id:"), "{right}");
+    assert_eq!(http(p, "GET", "/healthz", None, b"").unwrap().status, 200);
+    assert_eq!(http(p, "GET", "/metrics", None, b"").unwrap().status, 200);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn cors_is_closed_by_default() {
+    let server = Server::start();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    use std::io::{Read, Write};
+    write!(s, "GET /v1/taxonomy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nOrigin: https://evil.example\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"));
+    assert!(!out.to_ascii_lowercase().contains("access-control-allow-origin"), "{out}");
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn sigterm_with_requests_in_flight_loses_none() {
+    let server = Server::start();
+    let p = server.port;
+    let long = "市民：小区暖气不热，家里只有十五度，老人孩子都冻感冒了，".repeat(40);
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let body = format!(r#"{{"text": "{long}"}}"#);
+            std::thread::spawn(move || post_json(p, "/v1/classify", &body).status)
+        })
+        .collect();
+    // Let the requests reach the server, then ask it to stop while they are being served.
+    std::thread::sleep(Duration::from_millis(150));
+    let status = server.terminate();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200, "an accepted request was dropped at shutdown");
+    }
+    assert!(status.success());
 }

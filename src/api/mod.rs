@@ -1,6 +1,7 @@
 //! HTTP transport: routes, request limits, error mapping. The handlers only translate;
 //! the work happens in [`crate::text`] and [`crate::model`].
 
+mod auth;
 mod batcher;
 mod error;
 mod metrics;
@@ -16,6 +17,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use auth::ApiKeys;
 pub use batcher::{BatchSettings, Batcher};
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -27,6 +29,7 @@ use crate::text::TextPipeline;
 
 /// What every handler shares.
 pub struct AppState {
+    pub api_keys: ApiKeys,
     pub dispatch: Arc<DispatchModel>,
     pub batcher: Batcher,
     pub metrics: Arc<Metrics>,
@@ -37,30 +40,65 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.limits.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(routes::readyz))
+    let v1 = Router::new()
         .route("/v1/segment", post(routes::segment))
         .route("/v1/embed", post(routes::embed))
         .route("/v1/classify", post(routes::classify))
         .route("/v1/classify/batch", post(routes::classify_batch))
         .route("/v1/taxonomy", get(routes::taxonomy))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .merge(v1)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(cors(&state.limits.cors_allowed_origins))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }
 
+/// Closed by default: with no allowed origins no CORS headers are sent at all.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allowed: Vec<axum::http::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION])
+}
+
 /// Count and time every request under its route template (not the raw path, which would
-/// let clients create unbounded label values).
-async fn record(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// let clients create unbounded label values), give it a request id, and log one structured
+/// line for it. Bodies are never logged: they may hold unmasked transcripts.
+async fn record(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(String::from)
+        .unwrap_or_else(|| format!("{:x}-{}", std::process::id(), NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    request.extensions_mut().insert(RequestId(request_id.clone()));
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
     let started = Instant::now();
-    let response = next.run(request).await;
-    state.metrics.requests.get_or_create(&metrics::RouteStatus { route: route.clone(), status: response.status().as_u16() }).inc();
-    state.metrics.latency.get_or_create(&metrics::Route { route }).observe(started.elapsed().as_secs_f64());
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.requests.get_or_create(&metrics::RouteStatus { route: route.clone(), status }).inc();
+    state.metrics.latency.get_or_create(&metrics::Route { route: route.clone() }).observe(elapsed.as_secs_f64());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(request_id = %request_id, method = %method, route = %route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
     response
 }
+
+/// The id of the request being served, for handlers that log.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// Serve until SIGTERM or Ctrl-C, then let in-flight requests finish.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
