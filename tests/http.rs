@@ -99,6 +99,9 @@ fn serves_embeddings_refuses_bad_input_and_stops_cleanly() {
         assert_eq!(r.json()["error"]["code"], code, "{}", r.body);
         assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
     }
+    let huge = format!(r#"{{"text": "{}"}}"#, "a".repeat(3 << 20));
+    let r = post_json(p, "/v1/segment", &huge);
+    assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (413, "body_too_large"), "{}", r.body);
     let r = post_json(p, "/v1/embed", &too_many);
     assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (413, "batch_too_large"));
 
@@ -158,6 +161,8 @@ fn concurrent_requests_are_batched_and_counted_in_metrics() {
     let m = r.body;
     assert!(m.contains(r#"triage_http_requests_total{route="/v1/classify",status="200"} 6"#), "{m}");
     assert!(m.contains("triage_batch_size_count"), "{m}");
+    assert!(m.contains("triage_batch_tokens_sum"), "{m}");
+    assert!(m.contains("triage_http_request_duration_seconds_bucket"), "{m}");
     assert!(m.contains("triage_inference_duration_seconds_sum"), "{m}");
     assert!(m.contains("triage_queue_depth"), "{m}");
     assert!(server.terminate().success());
@@ -251,4 +256,39 @@ fn sigterm_with_requests_in_flight_loses_none() {
         assert_eq!(t.join().unwrap(), 200, "an accepted request was dropped at shutdown");
     }
     assert!(status.success());
+}
+
+/// The validator comes from PyPI, like the model; install it on first use.
+fn openapi_validator_available() -> bool {
+    let has = || std::process::Command::new("python3").args(["-c", "import openapi_spec_validator"]).status().map(|s| s.success()).unwrap_or(false);
+    if has() {
+        return true;
+    }
+    let _ = std::process::Command::new("python3").args(["-m", "pip", "install", "-q", "openapi-spec-validator"]).status();
+    has()
+}
+
+#[test]
+fn openapi_json_describes_every_route_and_validates() {
+    let server = Server::start();
+    let r = http(server.port, "GET", "/openapi.json", None, b"").unwrap();
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/healthz", "/readyz", "/metrics", "/v1/segment", "/v1/embed", "/v1/classify", "/v1/classify/batch", "/v1/taxonomy"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+    // Every reference points at a schema that exists.
+    let text = r.body.clone();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = piece.split('"').next().unwrap();
+        assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
+    }
+    assert!(openapi_validator_available(), "python3 -m pip install openapi-spec-validator failed");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &text).unwrap();
+    let out = std::process::Command::new("python3").args(["-m", "openapi_spec_validator"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(server.terminate().success());
 }

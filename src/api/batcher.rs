@@ -1,5 +1,5 @@
 //! Dynamic batching: concurrent classify requests are gathered into one model batch on a
-//! dedicated compute thread, bounded by count, characters and wait time.
+//! dedicated compute thread, bounded by count, tokens and wait time.
 //!
 //! The tokio workers only enqueue and await a reply; they never run the model. The queue is
 //! bounded: when it is full the request is refused at once (429 with Retry-After) instead of
@@ -22,7 +22,8 @@ pub struct BatchSettings {
     /// Jobs waiting for the model; beyond this, requests get 429.
     pub queue_capacity: usize,
     pub max_batch_items: usize,
-    pub max_batch_chars: usize,
+    /// Tokens the encoder will see in one batch (each text counts at most one window).
+    pub max_batch_tokens: usize,
     /// How long the first job of a batch waits for company.
     pub max_wait_ms: u64,
     /// A request whose answer takes longer gets 504.
@@ -31,7 +32,7 @@ pub struct BatchSettings {
 
 impl Default for BatchSettings {
     fn default() -> Self {
-        BatchSettings { queue_capacity: 256, max_batch_items: 16, max_batch_chars: 16_000, max_wait_ms: 5, request_timeout_ms: 30_000 }
+        BatchSettings { queue_capacity: 256, max_batch_items: 16, max_batch_tokens: 4096, max_wait_ms: 5, request_timeout_ms: 30_000 }
     }
 }
 
@@ -39,6 +40,7 @@ type Reply = Result<DispatchSuggestion, String>;
 
 struct Job {
     text: String,
+    tokens: usize,
     top_k: usize,
     reply: oneshot::Sender<Reply>,
 }
@@ -65,7 +67,7 @@ impl Batcher {
     /// Enqueue one transcript; the receiver yields its suggestion.
     pub fn submit(&self, text: String, top_k: usize) -> Result<oneshot::Receiver<Reply>, QueueFull> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { text, top_k, reply }) {
+        match self.tx.try_send(Job { text, tokens: 0, top_k, reply }) {
             Ok(()) => {
                 let d = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
                 self.metrics.queue_depth.set(d as i64);
@@ -90,15 +92,21 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
-        while let Ok(first) = self.rx.recv() {
+        // The encoder reads at most one window of this many tokens per text.
+        let window = self.model.encoder().options().max_tokens;
+        let tokens_of = |job: &mut Job| {
+            job.tokens = self.model.encoder().count_tokens(&job.text).unwrap_or(window).min(window);
+            job.tokens
+        };
+        while let Ok(mut first) = self.rx.recv() {
+            let mut tokens = tokens_of(&mut first);
             let mut batch = vec![first];
-            let mut chars = batch[0].text.chars().count();
             let deadline = Instant::now() + Duration::from_millis(self.settings.max_wait_ms);
-            while batch.len() < self.settings.max_batch_items && chars < self.settings.max_batch_chars {
+            while batch.len() < self.settings.max_batch_items && tokens < self.settings.max_batch_tokens {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match self.rx.recv_timeout(left) {
-                    Ok(job) => {
-                        chars += job.text.chars().count();
+                    Ok(mut job) => {
+                        tokens += tokens_of(&mut job);
                         batch.push(job);
                     }
                     Err(RecvTimeoutError::Timeout) => break,
@@ -113,7 +121,7 @@ impl Worker {
                 continue;
             }
             self.metrics.batch_size.observe(batch.len() as f64);
-            self.metrics.batch_chars.observe(chars as f64);
+            self.metrics.batch_tokens.observe(batch.iter().map(|j| j.tokens).sum::<usize>() as f64);
             let top_k = batch.iter().map(|j| j.top_k).max().unwrap_or(1);
             let started = Instant::now();
             let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();

@@ -1,5 +1,5 @@
 //! Prometheus metrics for `GET /metrics`: requests by route and status, latency, queue
-//! depth, batch sizes, characters per batch and model time.
+//! depth, batch sizes, tokens per batch and model time.
 
 use std::sync::atomic::AtomicI64;
 
@@ -31,7 +31,7 @@ pub struct Metrics {
     pub latency: Family<Route, Histogram, fn() -> Histogram>,
     pub queue_depth: Gauge<i64, AtomicI64>,
     pub batch_size: Histogram,
-    pub batch_chars: Histogram,
+    pub batch_tokens: Histogram,
     pub inference_seconds: Histogram,
 }
 
@@ -42,15 +42,15 @@ impl Default for Metrics {
         let latency = Family::<Route, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let queue_depth = Gauge::<i64, AtomicI64>::default();
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 8));
-        let batch_chars = Histogram::new(exponential_buckets(64.0, 2.0, 12));
+        let batch_tokens = Histogram::new(exponential_buckets(16.0, 2.0, 10));
         let inference_seconds = latency_histogram();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("queue_depth", "Classify jobs waiting for the compute thread", queue_depth.clone());
         registry.register("batch_size", "Transcripts per model batch", batch_size.clone());
-        registry.register("batch_characters", "Characters per model batch", batch_chars.clone());
+        registry.register("batch_tokens", "Encoder tokens per model batch", batch_tokens.clone());
         registry.register("inference_duration_seconds", "Model time per batch", inference_seconds.clone());
-        Metrics { registry, requests, latency, queue_depth, batch_size, batch_chars, inference_seconds }
+        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds }
     }
 }
 

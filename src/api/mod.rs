@@ -5,6 +5,7 @@ mod auth;
 mod batcher;
 mod error;
 mod metrics;
+mod openapi;
 mod routes;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use auth::ApiKeys;
 pub use batcher::{BatchSettings, Batcher};
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use openapi::ApiDoc;
 
 use crate::config::ServerSettings;
 use crate::dispatch::DispatchModel;
@@ -51,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(|| async { axum::Json(<ApiDoc as utoipa::OpenApi>::openapi()) }))
         .merge(v1)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors(&state.limits.cors_allowed_origins))

@@ -5,43 +5,45 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::dispatch::{DispatchSuggestion, Taxonomy};
 use crate::text::PreparedTranscript;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextRequest {
     pub text: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedRequest {
     pub texts: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EmbedResponse {
     pub model: String,
     pub dimension: usize,
     pub embeddings: Vec<EmbeddingItem>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EmbeddingItem {
     pub vector: Vec<f32>,
     pub tokens: usize,
     pub windows: usize,
 }
 
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// The server only listens once the encoder is loaded and warmed up, so being able to
 /// answer means being ready.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Models loaded and warmed up", body = Object)))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ready", "model": state.encoder.version() }))
 }
@@ -60,6 +62,7 @@ fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError>
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/segment", request_body = TextRequest, responses((status = 200, description = "Normalised, masked and segmented transcript", body = PreparedTranscript), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody)))]
 pub async fn segment(
     State(state): State<Arc<AppState>>,
     body: Result<Json<TextRequest>, JsonRejection>,
@@ -73,6 +76,7 @@ pub async fn segment(
     Ok(Json(prepared))
 }
 
+#[utoipa::path(post, path = "/v1/embed", request_body = EmbedRequest, responses((status = 200, description = "Embeddings in input order", body = EmbedResponse), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody)))]
 pub async fn embed(
     State(state): State<Arc<AppState>>,
     body: Result<Json<EmbedRequest>, JsonRejection>,
@@ -107,7 +111,7 @@ pub async fn embed(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
     pub text: String,
@@ -117,7 +121,7 @@ pub struct ClassifyRequest {
     pub top_k: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClassifyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -163,6 +167,7 @@ async fn answer(state: &AppState, pending: Pending) -> Result<DispatchSuggestion
     }
 }
 
+#[utoipa::path(post, path = "/v1/classify", request_body = ClassifyRequest, responses((status = 200, description = "Dispatch suggestion", body = ClassifyResponse), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody), (status = 429, description = "Queue full; see Retry-After", body = ErrorBody), (status = 504, description = "No answer within the request timeout", body = ErrorBody)))]
 pub async fn classify(
     State(state): State<Arc<AppState>>,
     body: Result<Json<ClassifyRequest>, JsonRejection>,
@@ -174,7 +179,7 @@ pub async fn classify(
     Ok(Json(ClassifyResponse { id: req.id, result }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     pub items: Vec<serde_json::Value>,
@@ -182,13 +187,14 @@ pub struct BatchRequest {
     pub top_k: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchResponse {
     pub results: Vec<serde_json::Value>,
 }
 
 /// Items are checked one by one, so one bad item gets its own error and the rest are still
 /// classified; results keep the request's order.
+#[utoipa::path(post, path = "/v1/classify/batch", request_body = BatchRequest, responses((status = 200, description = "One entry per item, in order: a suggestion or {id, error}", body = BatchResponse), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody)))]
 pub async fn classify_batch(
     State(state): State<Arc<AppState>>,
     body: Result<Json<BatchRequest>, JsonRejection>,
@@ -236,10 +242,12 @@ pub async fn classify_batch(
     Ok(Json(BatchResponse { results }))
 }
 
+#[utoipa::path(get, path = "/v1/taxonomy", responses((status = 200, description = "Topics and departments", body = Taxonomy)))]
 pub async fn taxonomy(State(state): State<Arc<AppState>>) -> Json<Taxonomy> {
     Json(state.dispatch.taxonomy.clone())
 }
 
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
     ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use error::DispatchError;
-pub use taxonomy::{AliasTable, Taxonomy, DEFAULT_ALIASES, DEFAULT_TAXONOMY};
+pub use taxonomy::{AliasTable, Department, Taxonomy, Topic, DEFAULT_ALIASES, DEFAULT_TAXONOMY};
 
 use crate::model::head::ClassifierHead;
 use crate::model::lexical::terms;
@@ -36,14 +36,14 @@ pub const URGENCY_HEAD: &str = "urgency";
 pub const APPEAL_TYPES: &[(&str, &str)] =
     &[("consultation", "咨询"), ("complaint", "投诉"), ("report", "举报"), ("help", "求助"), ("suggestion", "建议"), ("praise", "表扬")];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScoredTopic {
     pub id: String,
     pub name: String,
     pub score: f32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScoredDepartment {
     pub id: String,
     pub name: String,
@@ -52,7 +52,7 @@ pub struct ScoredDepartment {
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Dispatch {
     pub department: String,
     pub department_name: String,
@@ -62,14 +62,14 @@ pub struct Dispatch {
     pub needs_review: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppealType {
     pub id: String,
     pub name: String,
     pub score: f32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelVersions {
     pub encoder: String,
     pub heads: String,
@@ -77,7 +77,7 @@ pub struct ModelVersions {
 }
 
 /// The full answer for one transcript: what `triage classify` prints and the API returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DispatchSuggestion {
     pub topics: Vec<ScoredTopic>,
     pub departments: Vec<ScoredDepartment>,

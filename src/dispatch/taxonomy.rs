@@ -11,7 +11,7 @@ use super::error::DispatchError;
 pub const DEFAULT_TAXONOMY: &str = "models/taxonomy.toml";
 pub const DEFAULT_ALIASES: &str = "models/aliases.toml";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
     pub id: String,
@@ -24,7 +24,7 @@ pub struct Topic {
     pub departments: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Department {
     pub id: String,
@@ -38,7 +38,7 @@ pub struct Department {
     pub keywords: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Taxonomy {
     pub name: String,

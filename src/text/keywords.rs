@@ -16,7 +16,7 @@ use super::normalize::normalize_transcript;
 use super::pii::{mask_pii, PiiKind};
 use super::segment::{read_optional, Segmenter, IDF_FILE, STOPWORDS_FILE};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Keyword {
     pub word: String,
     pub weight: f64,

@@ -11,7 +11,7 @@ use regex::Regex;
 use serde::Serialize;
 
 /// Who is talking in a turn, from the speaker label that opened it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Speaker {
     Agent,
@@ -20,7 +20,7 @@ pub enum Speaker {
     Unknown,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Turn {
     pub speaker: Speaker,
     pub text: String,

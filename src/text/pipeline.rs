@@ -19,7 +19,7 @@ pub struct TextPipeline {
     segmenter: Arc<Segmenter>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PreparedTranscript {
     /// Normalised and masked: what the encoder sees, and the only form that may be logged or stored.
     pub text: String,

@@ -1,0 +1,30 @@
+//! The OpenAPI 3 description of the HTTP API, generated from the types (`GET /openapi.json`).
+
+use utoipa::OpenApi;
+
+use super::error::{ErrorBody, ErrorDetail};
+use super::routes;
+use crate::dispatch::{AppealType, Department, Dispatch, DispatchSuggestion, ModelVersions, ScoredDepartment, ScoredTopic, Taxonomy, Topic};
+use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hotline-triage", description = "Dispatch suggestions for Chinese citizen-hotline transcripts."),
+    paths(
+        routes::healthz,
+        routes::readyz,
+        routes::metrics,
+        routes::segment,
+        routes::embed,
+        routes::classify,
+        routes::classify_batch,
+        routes::taxonomy,
+    ),
+    components(schemas(
+        routes::TextRequest, routes::EmbedRequest, routes::EmbedResponse, routes::EmbeddingItem,
+        routes::ClassifyRequest, routes::ClassifyResponse, routes::BatchRequest, routes::BatchResponse,
+        ErrorBody, ErrorDetail, DispatchSuggestion, ScoredTopic, ScoredDepartment, Dispatch, AppealType,
+        ModelVersions, Taxonomy, Topic, Department, PreparedTranscript, Turn, Speaker, PiiKind, Keyword,
+    ))
+)]
+pub struct ApiDoc;
