@@ -62,6 +62,22 @@ fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError>
     Ok(())
 }
 
+/// A batch must hold something and stay within the configured limit.
+fn check_batch_len(state: &AppState, len: usize, field: &'static str) -> Result<(), ApiError> {
+    if len == 0 {
+        let code = if field == "texts" { "texts_empty" } else { "items_empty" };
+        return Err(ApiError::unprocessable(code, format!("{field} is empty")));
+    }
+    if len > state.limits.max_batch_items {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("{len} {field}; the limit is {}", state.limits.max_batch_items),
+        ));
+    }
+    Ok(())
+}
+
 #[utoipa::path(post, path = "/v1/segment", request_body = TextRequest, responses((status = 200, description = "Normalised, masked and segmented transcript", body = PreparedTranscript), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody)))]
 pub async fn segment(
     State(state): State<Arc<AppState>>,
@@ -82,16 +98,7 @@ pub async fn embed(
     body: Result<Json<EmbedRequest>, JsonRejection>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
     let Json(req) = body?;
-    if req.texts.is_empty() {
-        return Err(ApiError::unprocessable("texts_empty", "texts is empty"));
-    }
-    if req.texts.len() > state.limits.max_batch_items {
-        return Err(ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("{} texts; the limit is {}", req.texts.len(), state.limits.max_batch_items),
-        ));
-    }
+    check_batch_len(&state, req.texts.len(), "texts")?;
     for (i, t) in req.texts.iter().enumerate() {
         check_text(&state, t, &format!("texts[{i}]"))?;
     }
@@ -200,16 +207,7 @@ pub async fn classify_batch(
     body: Result<Json<BatchRequest>, JsonRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let Json(req) = body?;
-    if req.items.is_empty() {
-        return Err(ApiError::unprocessable("items_empty", "items is empty"));
-    }
-    if req.items.len() > state.limits.max_batch_items {
-        return Err(ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("{} items; the limit is {}", req.items.len(), state.limits.max_batch_items),
-        ));
-    }
+    check_batch_len(&state, req.items.len(), "items")?;
     let top_k = check_top_k(req.top_k)?;
     let mut slots: Vec<Result<(Option<String>, String), (Option<String>, ApiError)>> = Vec::with_capacity(req.items.len());
     for (i, item) in req.items.into_iter().enumerate() {
