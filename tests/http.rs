@@ -102,6 +102,10 @@ fn serves_embeddings_refuses_bad_input_and_stops_cleanly() {
     let huge = format!(r#"{{"text": "{}"}}"#, "a".repeat(3 << 20));
     let r = post_json(p, "/v1/segment", &huge);
     assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (413, "body_too_large"), "{}", r.body);
+    let r = post_json(p, "/v1/embed", r#"{"texts": []}"#);
+    assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (422, "texts_empty"));
+    let r = post_json(p, "/v1/classify/batch", r#"{"items": []}"#);
+    assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (422, "items_empty"));
     let r = post_json(p, "/v1/embed", &too_many);
     assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap()), (413, "batch_too_large"));
 
