@@ -62,6 +62,24 @@ fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError>
     Ok(())
 }
 
+/// The errors every `/v1` POST route may answer with, for the OpenAPI description.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum RequestErrors {
+    #[response(status = 400, description = "Malformed JSON or invalid UTF-8")]
+    BadRequest(ErrorBody),
+    #[response(status = 401, description = "API key missing")]
+    Unauthorized(ErrorBody),
+    #[response(status = 403, description = "API key wrong")]
+    Forbidden(ErrorBody),
+    #[response(status = 413, description = "Body or batch too large")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not JSON")]
+    UnsupportedMediaType(ErrorBody),
+    #[response(status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k")]
+    Unprocessable(ErrorBody),
+}
+
 /// A batch must hold something and stay within the configured limit.
 fn check_batch_len(state: &AppState, len: usize, field: &'static str) -> Result<(), ApiError> {
     if len == 0 {
@@ -78,7 +96,7 @@ fn check_batch_len(state: &AppState, len: usize, field: &'static str) -> Result<
     Ok(())
 }
 
-#[utoipa::path(post, path = "/v1/segment", request_body = TextRequest, responses((status = 200, description = "Normalised, masked and segmented transcript", body = PreparedTranscript), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/segment", request_body = TextRequest, responses((status = 200, description = "Normalised, masked and segmented transcript", body = PreparedTranscript), RequestErrors))]
 pub async fn segment(
     State(state): State<Arc<AppState>>,
     body: Result<Json<TextRequest>, JsonRejection>,
@@ -88,11 +106,11 @@ pub async fn segment(
     let pipeline = state.text.clone();
     let prepared = tokio::task::spawn_blocking(move || pipeline.prepare(&req.text))
         .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(internal)?;
     Ok(Json(prepared))
 }
 
-#[utoipa::path(post, path = "/v1/embed", request_body = EmbedRequest, responses((status = 200, description = "Embeddings in input order", body = EmbedResponse), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/embed", request_body = EmbedRequest, responses((status = 200, description = "Embeddings in input order", body = EmbedResponse), RequestErrors))]
 pub async fn embed(
     State(state): State<Arc<AppState>>,
     body: Result<Json<EmbedRequest>, JsonRejection>,
@@ -110,7 +128,7 @@ pub async fn embed(
         encoder.embed(&refs)
     })
     .await
-    .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    .map_err(internal)??;
     Ok(Json(EmbedResponse {
         model: state.encoder.version().to_string(),
         dimension: state.encoder.dimension(),
@@ -174,7 +192,7 @@ async fn answer(state: &AppState, pending: Pending) -> Result<DispatchSuggestion
     }
 }
 
-#[utoipa::path(post, path = "/v1/classify", request_body = ClassifyRequest, responses((status = 200, description = "Dispatch suggestion", body = ClassifyResponse), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody), (status = 429, description = "Queue full; see Retry-After", body = ErrorBody), (status = 504, description = "No answer within the request timeout", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/classify", request_body = ClassifyRequest, responses((status = 200, description = "Dispatch suggestion", body = ClassifyResponse), RequestErrors, (status = 429, description = "Queue full; see Retry-After", body = ErrorBody), (status = 504, description = "No answer within the request timeout", body = ErrorBody)))]
 pub async fn classify(
     State(state): State<Arc<AppState>>,
     body: Result<Json<ClassifyRequest>, JsonRejection>,
@@ -201,7 +219,7 @@ pub struct BatchResponse {
 
 /// Items are checked one by one, so one bad item gets its own error and the rest are still
 /// classified; results keep the request's order.
-#[utoipa::path(post, path = "/v1/classify/batch", request_body = BatchRequest, responses((status = 200, description = "One entry per item, in order: a suggestion or {id, error}", body = BatchResponse), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "API key missing", body = ErrorBody), (status = 403, description = "API key wrong", body = ErrorBody), (status = 413, description = "Body or batch too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid request: empty or over-long text, unknown field, bad top_k", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/classify/batch", request_body = BatchRequest, responses((status = 200, description = "One entry per item, in order: a suggestion or {id, error}", body = BatchResponse), RequestErrors))]
 pub async fn classify_batch(
     State(state): State<Arc<AppState>>,
     body: Result<Json<BatchRequest>, JsonRejection>,
