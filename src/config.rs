@@ -39,6 +39,8 @@ pub struct Settings {
     /// Never try hf-hub when fetching (saves the failed attempt on offline machines).
     pub skip_hub: bool,
     pub encoder: EncoderOptions,
+    /// How department head, topic prior and duty keywords are mixed.
+    pub ranking: crate::dispatch::Weights,
     pub server: ServerSettings,
 }
 
@@ -71,6 +73,7 @@ impl Default for Settings {
             threads: 0,
             skip_hub: false,
             encoder: EncoderOptions::default(),
+            ranking: crate::dispatch::Weights::default(),
             server: ServerSettings::default(),
         }
     }

@@ -416,7 +416,7 @@ fn run(cli: Cli) -> Result<()> {
 fn load_dispatch(settings: &Settings) -> Result<hotline_triage::dispatch::DispatchModel> {
     let folder = ModelFolder::open(&settings.model_dir)?;
     let started = Instant::now();
-    let model = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())?;
+    let model = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())?.with_weights(settings.ranking);
     tracing::info!("dispatch model loaded in {:.2}s", started.elapsed().as_secs_f64());
     Ok(model)
 }
@@ -645,7 +645,8 @@ fn serve(settings: Settings) -> Result<()> {
     tracing::info!("encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
     let text = TextPipeline::from_dict_dir(&settings.dict_dir)?;
     let dispatch = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())
-        .with_context(|| format!("cannot load the dispatch model from {}", settings.heads_dir.display()))?;
+        .with_context(|| format!("cannot load the dispatch model from {}", settings.heads_dir.display()))?
+        .with_weights(settings.ranking);
     dispatch.classify("坐席：您好。市民：楼道里暖气不热。", 1)?;
     let dispatch = Arc::new(dispatch);
     let metrics = Arc::new(api::Metrics::default());

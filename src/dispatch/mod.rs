@@ -22,7 +22,7 @@ use crate::model::lexical::terms;
 use crate::model::{Encoder, EncoderOptions, ModelFolder};
 use crate::text::{Gazetteer, Keyword, TextPipeline};
 use crate::training::recipe_options;
-use ranking::Weights;
+pub use ranking::Weights;
 
 pub const DEFAULT_HEADS_DIR: &str = "models/heads";
 /// The heads of a dispatch model, as sub-folders of the heads directory.
@@ -161,6 +161,12 @@ impl DispatchModel {
             taxonomy: format!("{} {}", taxonomy.name, taxonomy.version),
         };
         Ok(DispatchModel { taxonomy, topic, department, appeal, urgency, encoder, pipeline, gazetteer, weights: Weights::default(), versions })
+    }
+
+    /// Replace the evidence weights (from the `[ranking]` section of the configuration).
+    pub fn with_weights(mut self, weights: Weights) -> Self {
+        self.weights = weights;
+        self
     }
 
     pub fn encoder(&self) -> &Encoder {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::taxonomy::Taxonomy;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Weights {
     pub department_head: f32,
     pub topic_prior: f32,
@@ -18,7 +19,8 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
-        Weights { department_head: 0.65, topic_prior: 0.2, duties: 0.15 }
+        // Chosen on the dev split of the team-written transcripts (README, "Ranking"): more weight on duties lifted top-1 from 0.860 to 0.880 with top-3 unchanged.
+        Weights { department_head: 0.45, topic_prior: 0.2, duties: 0.35 }
     }
 }
 
