@@ -216,6 +216,17 @@ impl DispatchModel {
 
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+
+        // The final topics lean on the ranked departments: a call routed to 燃气集团 is about
+        // utilities whatever words the topic head keyed on.
+        let implied = ranking::department_topics(tax, &scores);
+        let share = self.weights.topic_from_departments.clamp(0.0, 1.0);
+        for t in topics.iter_mut() {
+            if let Some(i) = tax.topics.iter().position(|x| x.id == t.id) {
+                t.score = (1.0 - share) * t.score + share * implied[i];
+            }
+        }
+        topics.sort_by(|a, b| b.score.total_cmp(&a.score));
         let departments: Vec<ScoredDepartment> = order
             .iter()
             .take(top_k)
