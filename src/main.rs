@@ -450,10 +450,7 @@ fn classify(settings: &Settings, text: Option<String>, jsonl: bool, top_k: usize
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed = String::from_utf8(line)
-            .map_err(|_| "line is not valid UTF-8".to_string())
-            .and_then(|s| serde_json::from_str::<ClassifyLine>(&s).map_err(|e| format!("not a JSON object with a \"text\" field: {e}")))
-            .and_then(|l| if l.text.trim().is_empty() { Err("text is empty".to_string()) } else { Ok(l) });
+        let parsed = parse_text_line(line, |l: &ClassifyLine| &l.text);
         match parsed {
             Ok(l) => {
                 let result = model.classify(&l.text, top_k)?;
@@ -469,6 +466,17 @@ fn classify(settings: &Settings, text: Option<String>, jsonl: bool, top_k: usize
     out.flush()?;
     eprintln!("classified {ok} lines, {bad} bad lines");
     Ok(())
+}
+
+/// One JSON-lines input line as a `{"text": ...}` object, or the reason it cannot be used
+/// (reported against its line number; the other lines go on).
+fn parse_text_line<T: serde::de::DeserializeOwned>(line: Vec<u8>, text: impl Fn(&T) -> &str) -> std::result::Result<T, String> {
+    let line = String::from_utf8(line).map_err(|_| "line is not valid UTF-8".to_string())?;
+    let parsed: T = serde_json::from_str(&line).map_err(|e| format!("not a JSON object with a \"text\" field: {e}"))?;
+    if text(&parsed).trim().is_empty() {
+        return Err("text is empty".to_string());
+    }
+    Ok(parsed)
 }
 
 /// A `--jsonl` input line; extra fields (gold labels, metadata) are passed over.
@@ -609,10 +617,7 @@ fn embed_stdin(settings: &Settings, chunk: usize) -> Result<()> {
     for (i, line) in stdin.lock().split(b'\n').enumerate() {
         let n = i + 1;
         let line = line?;
-        let parsed = String::from_utf8(line)
-            .map_err(|_| "line is not valid UTF-8".to_string())
-            .and_then(|s| serde_json::from_str::<EmbedLine>(&s).map_err(|e| format!("not a JSON object with a \"text\" field: {e}")))
-            .and_then(|l| if l.text.trim().is_empty() { Err("text is empty".to_string()) } else { Ok(l) });
+        let parsed = parse_text_line(line, |l: &EmbedLine| &l.text);
         match parsed {
             Ok(l) => {
                 pending.push((n, l.id, pipeline.prepare(&l.text).text));

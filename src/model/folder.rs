@@ -211,8 +211,9 @@ impl ModelFolder {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
-    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+/// Read a JSON file of the model's; a missing file is reported as such.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { ModelError::MissingFile { path: path.to_path_buf() } } else { ModelError::io(path, e) })?;
     serde_json::from_slice(&bytes).map_err(|e| ModelError::invalid(path, format!("not valid JSON for this file: {e}")))
 }
 

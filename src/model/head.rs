@@ -10,6 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::error::ModelError;
+use super::folder::read_json;
 use super::lexical::{LexicalVocabulary, SparseVector};
 use crate::training::calibration::{softmax, ReviewPolicy};
 
@@ -195,9 +196,4 @@ impl ClassifierHead {
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ModelError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| ModelError::invalid(path, e.to_string()))?;
     std::fs::write(path, bytes).map_err(|e| ModelError::io(path, e))
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
-    let bytes = std::fs::read(path).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { ModelError::MissingFile { path: path.to_path_buf() } } else { ModelError::io(path, e) })?;
-    serde_json::from_slice(&bytes).map_err(|e| ModelError::invalid(path, format!("not valid JSON for this file: {e}")))
 }

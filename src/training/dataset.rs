@@ -1,8 +1,7 @@
 //! Labelled history as JSON lines: which fields hold the text, which the label, which split.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -155,19 +154,6 @@ pub fn label_list(dataset: &Dataset) -> Vec<String> {
     labels.dedup();
     labels
 }
-
-pub fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> Result<(), TrainError> {
-    use std::io::Write;
-    let file = std::fs::File::create(path).map_err(|e| TrainError::io(path, e))?;
-    let mut w = std::io::BufWriter::new(file);
-    for l in lines {
-        writeln!(w, "{l}").map_err(|e| TrainError::io(path, e))?;
-    }
-    w.flush().map_err(|e| TrainError::io(path, e))
-}
-
-#[allow(dead_code)]
-fn _assert_bufread<R: BufRead>(_: R) {}
 
 #[cfg(test)]
 mod tests {
