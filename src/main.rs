@@ -620,7 +620,7 @@ fn embed_stdin(settings: &Settings, chunk: usize) -> Result<()> {
         let parsed = parse_text_line(line, |l: &EmbedLine| &l.text);
         match parsed {
             Ok(l) => {
-                pending.push((n, l.id, pipeline.prepare(&l.text).text));
+                pending.push((n, l.id, pipeline.clean(&l.text)));
                 if pending.len() >= chunk.max(1) {
                     ok += flush(&mut pending, &mut out)?;
                 }

@@ -123,7 +123,7 @@ pub async fn embed(
     let (text, encoder) = (state.text.clone(), state.encoder.clone());
     // The encoder is CPU-bound for tens of milliseconds: keep it off the async workers.
     let embeddings = tokio::task::spawn_blocking(move || {
-        let prepared: Vec<String> = req.texts.iter().map(|t| text.prepare(t).text).collect();
+        let prepared: Vec<String> = req.texts.iter().map(|t| text.clean(t)).collect();
         let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
         encoder.embed(&refs)
     })

@@ -44,6 +44,12 @@ impl TextPipeline {
         &self.segmenter
     }
 
+    /// Normalised and masked text only: what the encoder sees, without the segmentation and
+    /// keywords that [`TextPipeline::prepare`] adds. Same text as `prepare(raw).text`.
+    pub fn clean(&self, raw: &str) -> String {
+        mask_pii(&normalize_transcript(raw).text).text
+    }
+
     /// normalise -> mask PII -> segment -> keywords. Never fails: any input yields some output.
     pub fn prepare(&self, raw: &str) -> PreparedTranscript {
         let normalized = normalize_transcript(raw);
@@ -83,6 +89,13 @@ impl TextPipeline {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn clean_is_the_text_prepare_gives() {
+        let p = super::TextPipeline::from_dict_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/dict")).unwrap();
+        let raw = "坐席：您好。市民：嗯，我家楼下烧烤店油烟太大了，电话13812345678";
+        assert_eq!(p.clean(raw), p.prepare(raw).text);
+    }
+
     use super::*;
     use crate::text::Speaker;
 
