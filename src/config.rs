@@ -60,6 +60,8 @@ pub struct ServerSettings {
     /// Origins allowed to call the API from a browser. Empty (the default) sends no CORS
     /// headers, so browsers on other origins are refused.
     pub cors_allowed_origins: Vec<String>,
+    /// The SQLite file of operators' decisions (created if absent, WAL mode).
+    pub feedback_db: PathBuf,
 }
 
 impl Default for Settings {
@@ -89,6 +91,7 @@ impl Default for ServerSettings {
             batching: crate::api::BatchSettings::default(),
             api_key_file: None,
             cors_allowed_origins: Vec::new(),
+            feedback_db: PathBuf::from(crate::feedback::DEFAULT_FEEDBACK_DB),
         }
     }
 }
@@ -162,6 +165,9 @@ impl Settings {
         }
         if let Some((_, v)) = var("TRIAGE_CORS_ALLOWED_ORIGINS") {
             self.server.cors_allowed_origins = v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        }
+        if let Some((_, v)) = var("TRIAGE_FEEDBACK_DB") {
+            self.server.feedback_db = v.into();
         }
         if let Some((n, v)) = var("TRIAGE_QUEUE_CAPACITY") {
             self.server.batching.queue_capacity = parse(&n, &v)?;

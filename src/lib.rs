@@ -5,13 +5,17 @@
 //! - [`model`]: the model folder (fetch, import, checks) and the BERT encoder;
 //! - [`dispatch`]: taxonomy, ranking, jurisdiction and urgency: the dispatch suggestion;
 //! - [`training`]: learning classifier heads from labelled history, and evaluating them;
-//! - [`api`]: the HTTP transport;
+//! - [`batch`]: reclassifying files of historical cases, resumable and sharded;
+//! - [`feedback`]: operators' decisions: SQLite store, stats, similar cases, export;
+//! - [`api`]: the HTTP transport and the operator console;
 //! - [`config`]: the one typed configuration struct.
 
 pub mod api;
+pub mod batch;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod feedback;
 pub mod model;
 pub mod progress;
 pub mod text;

@@ -102,6 +102,74 @@ enum Command {
         /// API keys, one per line; when given, /v1 routes need a bearer token [env TRIAGE_API_KEY_FILE].
         #[arg(long)]
         api_key_file: Option<PathBuf>,
+        /// SQLite file of operators' decisions [default: data/feedback.sqlite3; env TRIAGE_FEEDBACK_DB].
+        #[arg(long)]
+        feedback_db: Option<PathBuf>,
+    },
+    /// Operators' decisions stored by the console.
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
+    /// Reclassify a file of historical cases: streamed, resumable (--resume after a kill),
+    /// shardable (--shard K/N), with a change report against an old label.
+    Batch(BatchArgs),
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    /// JSON lines or CSV of cases.
+    #[arg(long)]
+    input: PathBuf,
+    /// Results, one row per processed case: CSV if the name ends in .csv, else JSON lines.
+    #[arg(long)]
+    output: PathBuf,
+    /// Input format [default: from the input's extension].
+    #[arg(long, value_enum)]
+    format: Option<hotline_triage::batch::InputFormat>,
+    /// Fields joined (newline) into the text.
+    #[arg(long, value_delimiter = ',', default_value = "title,text")]
+    text_fields: Vec<String>,
+    #[arg(long, default_value = "id")]
+    id_field: String,
+    /// The old label to compare the new primary department with (mapped through the alias table).
+    #[arg(long)]
+    compare_field: Option<String>,
+    /// Raw unit name -> department id table [default: models/aliases.toml].
+    #[arg(long)]
+    aliases: Option<PathBuf>,
+    /// Continue an interrupted run from its checkpoint (OUTPUT.checkpoint.json).
+    #[arg(long)]
+    resume: bool,
+    /// Take only rows whose id hashes to K of N (0-based), e.g. 0/3.
+    #[arg(long)]
+    shard: Option<hotline_triage::batch::Shard>,
+    /// Bad rows with their line and reason [default: OUTPUT.errors.jsonl].
+    #[arg(long)]
+    errors: Option<PathBuf>,
+    /// Write report.md and transitions.png here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Rows classified and committed together.
+    #[arg(long, default_value_t = 256)]
+    chunk_rows: usize,
+}
+
+#[derive(Subcommand)]
+enum FeedbackCommand {
+    /// Write decisions as training JSONL (`text`, `label` = chosen department) for `triage train`.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        /// SQLite file [default: data/feedback.sqlite3; env TRIAGE_FEEDBACK_DB].
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Only the decisions that overruled the model's first suggestion.
+        #[arg(long)]
+        only_corrections: bool,
+    },
+    /// Print acceptance, agreement and the most-corrected departments as JSON.
+    Stats {
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
 }
 
@@ -400,17 +468,72 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => train(&settings, args)?,
         Command::Eval(args) => eval(&settings, args)?,
-        Command::Serve { addr, api_key_file } => {
+        Command::Serve { addr, api_key_file, feedback_db } => {
             if let Some(a) = addr {
                 settings.server.addr = a;
             }
             if let Some(f) = api_key_file {
                 settings.server.api_key_file = Some(f);
             }
+            if let Some(f) = feedback_db {
+                settings.server.feedback_db = f;
+            }
             serve(settings)?;
+        }
+        Command::Feedback(FeedbackCommand::Export { out, db, only_corrections }) => {
+            let store = open_feedback(db.as_ref().unwrap_or(&settings.server.feedback_db))?;
+            let summary = hotline_triage::feedback::export::export_jsonl(&store, &out, only_corrections)?;
+            eprintln!("wrote {} decisions ({} corrections) to {}", summary.rows, summary.corrections, out.display());
+        }
+        Command::Batch(args) => batch(&settings, args)?,
+        Command::Feedback(FeedbackCommand::Stats { db }) => {
+            let store = open_feedback(db.as_ref().unwrap_or(&settings.server.feedback_db))?;
+            println!("{}", serde_json::to_string_pretty(&store.stats(10)?)?);
         }
     }
     Ok(())
+}
+
+fn batch(settings: &Settings, args: BatchArgs) -> Result<()> {
+    use hotline_triage::batch::{self, BatchOptions, FieldSpec, InputFormat};
+    if !args.input.is_file() {
+        anyhow::bail!("{}: no such input file", args.input.display());
+    }
+    let model = load_dispatch(settings)?;
+    let aliases = match (&args.aliases, &args.compare_field) {
+        (Some(path), _) => Some(hotline_triage::dispatch::AliasTable::load(path, &model.taxonomy)?),
+        (None, Some(_)) => Some(hotline_triage::dispatch::AliasTable::load(std::path::Path::new(hotline_triage::dispatch::DEFAULT_ALIASES), &model.taxonomy)?),
+        (None, None) => None,
+    };
+    let errors = args.errors.clone().unwrap_or_else(|| {
+        let mut name = args.output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".errors.jsonl");
+        args.output.with_file_name(name)
+    });
+    let opts = BatchOptions {
+        format: args.format.unwrap_or_else(|| InputFormat::guess(&args.input)),
+        fields: FieldSpec { text_fields: args.text_fields, id_field: args.id_field, compare_field: args.compare_field },
+        input: args.input,
+        output: args.output,
+        resume: args.resume,
+        shard: args.shard,
+        errors,
+        report: args.report,
+        chunk_rows: args.chunk_rows,
+    };
+    let summary = batch::run(&model, aliases.as_ref(), &opts)?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+/// The feedback store for offline commands: it must exist already (a typo in the path should
+/// not quietly create an empty database and export nothing).
+fn open_feedback(path: &std::path::Path) -> Result<hotline_triage::feedback::FeedbackStore> {
+    if !path.is_file() {
+        anyhow::bail!("{}: no feedback database there (the server creates it on its first start)", path.display());
+    }
+    // Offline commands never search by embedding, so the encoder version does not matter.
+    Ok(hotline_triage::feedback::FeedbackStore::open(path, "")?)
 }
 
 fn load_dispatch(settings: &Settings) -> Result<hotline_triage::dispatch::DispatchModel> {
@@ -660,7 +783,19 @@ fn serve(settings: Settings) -> Result<()> {
         Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,
         None => api::ApiKeys::none(),
     };
-    let state = Arc::new(AppState { api_keys, dispatch, batcher, metrics, encoder: Arc::new(encoder), text: Arc::new(text), limits: settings.server.clone() });
+    let feedback = hotline_triage::feedback::FeedbackStore::open(&settings.server.feedback_db, &dispatch.encoder().version().to_string())
+        .with_context(|| "cannot open the feedback store (set server.feedback_db or TRIAGE_FEEDBACK_DB)")?;
+    tracing::info!("feedback store {}", settings.server.feedback_db.display());
+    let state = Arc::new(AppState {
+        api_keys,
+        dispatch,
+        batcher,
+        metrics,
+        encoder: Arc::new(encoder),
+        text: Arc::new(text),
+        feedback: Arc::new(feedback),
+        limits: settings.server.clone(),
+    });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

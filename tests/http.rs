@@ -2,65 +2,7 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{http, post_json};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        Self::start_with(&[])
-    }
-
-    fn start_with(env: &[(&str, &str)]) -> Server {
-        let folder = common::real_model();
-        let port = common::free_port();
-        let child = common::triage()
-            .arg("--model-dir")
-            .arg(&folder.dir)
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .env("TRIAGE_MAX_TEXT_CHARS", "5000")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            if let Ok(r) = http(port, "GET", "/readyz", None, b"") {
-                if r.status == 200 {
-                    return server;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("server did not become ready");
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use common::{http, post_json, Server};
 
 #[test]
 fn serves_embeddings_refuses_bad_input_and_stops_cleanly() {
@@ -254,7 +196,7 @@ fn sigterm_with_requests_in_flight_loses_none() {
         })
         .collect();
     // Let the requests reach the server, then ask it to stop while they are being served.
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(std::time::Duration::from_millis(150));
     let status = server.terminate();
     for t in threads {
         assert_eq!(t.join().unwrap(), 200, "an accepted request was dropped at shutdown");

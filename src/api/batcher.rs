@@ -36,7 +36,14 @@ impl Default for BatchSettings {
     }
 }
 
-type Reply = Result<DispatchSuggestion, String>;
+/// A transcript's suggestion and the embedding it was made from.
+#[derive(Debug)]
+pub struct Classified {
+    pub suggestion: DispatchSuggestion,
+    pub embedding: Vec<f32>,
+}
+
+pub type Reply = Result<Classified, String>;
 
 struct Job {
     text: String,
@@ -126,14 +133,14 @@ impl Worker {
             let started = Instant::now();
             let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
             // A panic inside the model must cost this batch, not the compute thread.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.model.classify_batch(&texts, top_k)));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.model.classify_batch_embedded(&texts, top_k)));
             self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
             match result {
                 Ok(Ok(results)) => {
-                    for (job, mut r) in batch.into_iter().zip(results) {
-                        r.topics.truncate(job.top_k);
-                        r.departments.truncate(job.top_k);
-                        let _ = job.reply.send(Ok(r));
+                    for (job, (mut suggestion, embedding)) in batch.into_iter().zip(results) {
+                        suggestion.topics.truncate(job.top_k);
+                        suggestion.departments.truncate(job.top_k);
+                        let _ = job.reply.send(Ok(Classified { suggestion, embedding }));
                     }
                 }
                 Ok(Err(e)) => batch.into_iter().for_each(|j| {

@@ -64,6 +64,27 @@ impl From<ModelError> for ApiError {
     }
 }
 
+impl From<crate::feedback::FeedbackError> for ApiError {
+    fn from(e: crate::feedback::FeedbackError) -> Self {
+        use crate::feedback::FeedbackError as F;
+        match e {
+            // Transient: the caller keeps the decision and retries; nothing was half-written.
+            F::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "feedback_store_busy", e.to_string()).retry_after(1),
+            F::Full => Self::new(StatusCode::INSUFFICIENT_STORAGE, "feedback_store_full", e.to_string()),
+            other => {
+                tracing::error!("feedback store error: {other}");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "feedback_store_unavailable", other.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::feedback::InvalidFeedback> for ApiError {
+    fn from(e: crate::feedback::InvalidFeedback) -> Self {
+        Self::unprocessable(e.code, e.message)
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
         use axum::extract::rejection::JsonRejection as R;

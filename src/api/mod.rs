@@ -3,7 +3,9 @@
 
 mod auth;
 mod batcher;
+mod console;
 mod error;
+mod feedback;
 mod metrics;
 mod openapi;
 mod routes;
@@ -37,6 +39,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub encoder: Arc<Encoder>,
     pub text: Arc<TextPipeline>,
+    pub feedback: Arc<crate::feedback::FeedbackStore>,
     pub limits: ServerSettings,
 }
 
@@ -48,8 +51,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/classify", post(routes::classify))
         .route("/v1/classify/batch", post(routes::classify_batch))
         .route("/v1/taxonomy", get(routes::taxonomy))
+        .route("/v1/feedback", post(feedback::record))
+        .route("/v1/feedback/stats", get(feedback::stats))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
+        .route("/", get(console::page))
+        .route("/console/{asset}", get(console::asset))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))

@@ -3,7 +3,8 @@
 use utoipa::OpenApi;
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::routes;
+use super::{feedback, routes};
+use crate::feedback::{CorrectedDepartment, DepartmentCount, FeedbackRecord, FeedbackStats, SimilarCase};
 use crate::dispatch::{AppealType, Department, Dispatch, DispatchSuggestion, ModelVersions, ScoredDepartment, ScoredTopic, Taxonomy, Topic};
 use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
 
@@ -19,12 +20,15 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
         routes::classify,
         routes::classify_batch,
         routes::taxonomy,
+        feedback::record,
+        feedback::stats,
     ),
     components(schemas(
         routes::TextRequest, routes::EmbedRequest, routes::EmbedResponse, routes::EmbeddingItem,
         routes::ClassifyRequest, routes::ClassifyResponse, routes::BatchRequest, routes::BatchResponse,
         ErrorBody, ErrorDetail, DispatchSuggestion, ScoredTopic, ScoredDepartment, Dispatch, AppealType,
         ModelVersions, Taxonomy, Topic, Department, PreparedTranscript, Turn, Speaker, PiiKind, Keyword,
+        FeedbackRecord, feedback::FeedbackReceipt, FeedbackStats, CorrectedDepartment, DepartmentCount, SimilarCase,
     ))
 )]
 pub struct ApiDoc;

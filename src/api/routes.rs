@@ -6,8 +6,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
+use super::batcher::{Classified, Reply};
 use super::AppState;
 use crate::dispatch::{DispatchSuggestion, Taxonomy};
+use crate::feedback::SimilarCase;
 use crate::text::PreparedTranscript;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -48,7 +50,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
     Json(serde_json::json!({ "status": "ready", "model": state.encoder.version() }))
 }
 
-fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError> {
+pub(super) fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::unprocessable("text_empty", format!("{field} is empty")));
     }
@@ -144,6 +146,9 @@ pub struct ClassifyRequest {
     pub id: Option<String>,
     #[serde(default)]
     pub top_k: Option<usize>,
+    /// How many similar earlier cases (from operators' decisions) to return, 0 to 10.
+    #[serde(default)]
+    pub similar: Option<usize>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -152,7 +157,12 @@ pub struct ClassifyResponse {
     pub id: Option<String>,
     #[serde(flatten)]
     pub result: DispatchSuggestion,
+    /// Present when the request asked for `similar`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similar_cases: Option<Vec<SimilarCase>>,
 }
+
+const MAX_SIMILAR: usize = 10;
 
 const DEFAULT_TOP_K: usize = 3;
 const MAX_TOP_K: usize = 25;
@@ -165,21 +175,21 @@ fn check_top_k(top_k: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
-type Pending = tokio::sync::oneshot::Receiver<Result<DispatchSuggestion, String>>;
+type Pending = tokio::sync::oneshot::Receiver<Reply>;
 
 /// Queue one transcript for the compute thread.
-fn enqueue(state: &AppState, text: String, top_k: usize) -> Result<Pending, ApiError> {
+pub(super) fn enqueue(state: &AppState, text: String, top_k: usize) -> Result<Pending, ApiError> {
     state.batcher.submit(text, top_k).map_err(|_| {
         ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "overloaded", "the classify queue is full; retry shortly").retry_after(1)
     })
 }
 
 /// Wait for a queued transcript's suggestion, up to the request timeout.
-async fn answer(state: &AppState, pending: Pending) -> Result<DispatchSuggestion, ApiError> {
+pub(super) async fn answer(state: &AppState, pending: Pending) -> Result<Classified, ApiError> {
     match tokio::time::timeout(state.batcher.timeout(), pending).await {
         Ok(Ok(Ok(result))) => Ok(result),
         Ok(Ok(Err(e))) => Err(internal(e)),
@@ -200,8 +210,19 @@ pub async fn classify(
     let Json(req) = body?;
     check_text(&state, &req.text, "text")?;
     let top_k = check_top_k(req.top_k)?;
-    let result = answer(&state, enqueue(&state, req.text, top_k)?).await?;
-    Ok(Json(ClassifyResponse { id: req.id, result }))
+    let similar = match req.similar.unwrap_or(0) {
+        n if n > MAX_SIMILAR => return Err(ApiError::unprocessable("invalid_similar", format!("similar must be at most {MAX_SIMILAR}"))),
+        n => n,
+    };
+    let classified = answer(&state, enqueue(&state, req.text, top_k)?).await?;
+    let similar_cases = if similar > 0 {
+        let (store, case) = (state.feedback.clone(), req.id.clone());
+        let embedding = classified.embedding;
+        Some(tokio::task::spawn_blocking(move || store.similar(&embedding, similar, case.as_deref())).await.map_err(internal)??)
+    } else {
+        None
+    };
+    Ok(Json(ClassifyResponse { id: req.id, result: classified.suggestion, similar_cases }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -231,6 +252,10 @@ pub async fn classify_batch(
     for (i, item) in req.items.into_iter().enumerate() {
         let parsed = serde_json::from_value::<ClassifyRequest>(item.clone())
             .map_err(|e| ApiError::unprocessable(if e.to_string().contains("unknown field") { "unknown_field" } else { "invalid_item" }, format!("items[{i}]: {e}")))
+            .and_then(|r| match r.similar {
+                Some(n) if n > 0 => Err(ApiError::unprocessable("invalid_item", format!("items[{i}]: similar is only offered by /v1/classify"))),
+                _ => Ok(r),
+            })
             .and_then(|r| check_text(&state, &r.text, &format!("items[{i}].text")).map(|_| (r.id, r.text)));
         let id = item.get("id").and_then(|v| v.as_str()).map(String::from);
         slots.push(parsed.map_err(|e| (id, e)));
@@ -251,7 +276,7 @@ pub async fn classify_batch(
             Err(e) => Err(e),
         };
         results.push(match outcome {
-            Ok(result) => serde_json::to_value(ClassifyResponse { id, result }).unwrap_or(serde_json::Value::Null),
+            Ok(c) => serde_json::to_value(ClassifyResponse { id, result: c.suggestion, similar_cases: None }).unwrap_or(serde_json::Value::Null),
             Err(e) => serde_json::json!({"id": id, "error": {"code": e.code, "message": e.message}}),
         });
     }

@@ -175,10 +175,20 @@ impl DispatchModel {
 
     /// Classify several transcripts; they share encoder batches.
     pub fn classify_batch(&self, raws: &[&str], top_k: usize) -> Result<Vec<DispatchSuggestion>, DispatchError> {
+        Ok(self.classify_batch_embedded(raws, top_k)?.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// As [`Self::classify_batch`], with each transcript's embedding (for similar-case search).
+    pub fn classify_batch_embedded(&self, raws: &[&str], top_k: usize) -> Result<Vec<(DispatchSuggestion, Vec<f32>)>, DispatchError> {
         let prepared: Vec<_> = raws.iter().map(|r| self.pipeline.prepare(r)).collect();
         let texts: Vec<&str> = prepared.iter().map(|p| p.text.as_str()).collect();
         let embeddings = self.encoder.embed(&texts)?;
-        Ok(prepared.into_iter().zip(embeddings).map(|(p, e)| self.suggest(p, &e.vector, top_k.max(1))).collect())
+        Ok(prepared.into_iter().zip(embeddings).map(|(p, e)| (self.suggest(p, &e.vector, top_k.max(1)), e.vector)).collect())
+    }
+
+    /// The text pipeline the model reads with (normalisation and PII masking for storage).
+    pub fn pipeline(&self) -> &TextPipeline {
+        &self.pipeline
     }
 
     pub fn classify(&self, raw: &str, top_k: usize) -> Result<DispatchSuggestion, DispatchError> {

@@ -597,6 +597,26 @@ fn render_markdown(report: &EvalReport, title: &str, layout: &HeatmapLayout, ext
     s
 }
 
+/// A row-normalised heatmap of any square count matrix (`counts[from][to]`), drawn like the
+/// confusion matrix: the batch job uses it for old-label -> new-label transitions.
+pub fn write_count_heatmap(labels: &[String], counts: &[Vec<usize>], path: &Path) -> Result<(), ReportError> {
+    let n = counts.iter().flatten().sum();
+    let report = EvalReport {
+        n,
+        accuracy: 0.0,
+        macro_f1: 0.0,
+        weighted_f1: 0.0,
+        top3_accuracy: 0.0,
+        ece: 0.0,
+        labels: labels.to_vec(),
+        per_class: Vec::new(),
+        confusion: counts.to_vec(),
+        abstain: None,
+    };
+    let layout = plan_heatmap(&report, find_fonts());
+    draw_heatmap(&report, &layout, path)
+}
+
 /// Writes `dir/confusion.png` and `dir/report.md` (creating `dir`); returns the path of report.md.
 pub fn write_report(report: &EvalReport, dir: &Path, title: &str, extra_markdown: &str) -> Result<PathBuf, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;

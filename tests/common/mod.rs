@@ -93,3 +93,83 @@ pub fn copy_folder(from: &Path, to: &Path) {
         std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
     }
 }
+
+/// A spawned `triage serve` on a free loopback port, with its own feedback database in a
+/// temporary folder (never the repository's `data/`).
+pub struct Server {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub feedback_db: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, env)
+    }
+
+    /// Serve with the feedback database in `dir` (so a test can restart on the same one).
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        let folder = real_model();
+        let port = free_port();
+        let feedback_db = dir.path().join("feedback.sqlite3");
+        let child = triage()
+            .arg("--model-dir")
+            .arg(&folder.dir)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .env("TRIAGE_MAX_TEXT_CHARS", "5000")
+            .env("TRIAGE_FEEDBACK_DB", &feedback_db)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child, port, feedback_db, _dir: dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            if let Ok(r) = http(port, "GET", "/readyz", None, b"") {
+                if r.status == 200 {
+                    return server;
+                }
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("server exited before it was ready: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("server did not become ready");
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "server ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stop it (SIGTERM) and hand back its folder, to start again on the same database.
+    pub fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self._dir, dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,55 @@
+// Drives the operator console in headless Chromium, keyboard only, the way an operator works:
+// type the call, leave the box with Esc, press 1; asked for the operator id, type it, press
+// Alt+1. Prints {"case_id", "chosen", "suggested"} as JSON for tests/console.rs to check
+// against the SQLite store.
+//   node console.mjs BASE_URL [SCREENSHOT.png]
+import { chromium } from "playwright-core";
+
+const [base, screenshot] = process.argv.slice(2);
+const transcript =
+  "坐席：您好，12345热线。市民：你好，我是朝阳区望京街道的，我们小区楼下新开了一家烧烤店，" +
+  "每天晚上油烟特别大，呛得我们开不了窗，一直弄到半夜两三点，还特别吵，孩子都睡不好觉。";
+
+function fail(msg) {
+  console.error("console test: " + msg);
+  process.exit(1);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, locale: "zh-CN" });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(base + "/", { waitUntil: "load" });
+  await page.waitForFunction(() => document.querySelectorAll("#department-list option").length > 0, null, { timeout: 10000 });
+
+  // The transcript box has the focus on load; type as an operator would.
+  if (!(await page.evaluate(() => document.activeElement && document.activeElement.id === "transcript"))) fail("the transcript box does not have the focus");
+  await page.keyboard.type(transcript, { delay: 2 });
+  // Debounced classification: the suggestion appears without pressing anything.
+  await page.waitForSelector("#departments li", { timeout: 30000 });
+  const suggested = await page.$$eval("#departments li", (lis) => lis.map((li) => li.dataset.department));
+  const district = await page.textContent("#d-district");
+  if (!district.includes("朝阳区")) fail("district not shown: " + district);
+  const marks = await page.$$eval("#highlighted mark", (ms) => ms.map((m) => m.textContent));
+  if (marks.length === 0) fail("no keyword highlighted in the transcript");
+
+  // Leave the box and press 1: no operator id yet, so the page asks for it and focuses it.
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("1");
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === "operator", null, { timeout: 5000 });
+  await page.keyboard.type("OP-E2E");
+  await page.keyboard.press("Alt+1");
+  await page.waitForFunction(() => document.querySelector("#decision").textContent.includes("已派至"), null, { timeout: 30000 });
+  const caseId = (await page.textContent("#case-id")).replace("案件 ", "").trim();
+  const chosen = await page.$eval("#departments li.chosen", (li) => li.dataset.department);
+  if (errors.length) fail("page errors: " + errors.join("; "));
+  if (screenshot) await page.screenshot({ path: screenshot });
+  console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,160 @@
+//! The operator console and the feedback loop, end to end: real server, real Chromium, real
+//! SQLite.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{http, post_json, repo_root, Server};
+
+/// Debian's Chromium and playwright-core, installed here if absent (as `.ci/run` does), so the
+/// README's test command works on a fresh machine. Missing tools fail the test; they never skip it.
+fn browser_tools() -> (PathBuf, PathBuf) {
+    let chromium = PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    if !chromium.exists() {
+        let ok = Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok && chromium.exists(), "Chromium is needed at {} (apt-get install chromium)", chromium.display());
+    }
+    let dir = repo_root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").is_dir() {
+        let ok = Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--silent"]).current_dir(&dir).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "npm ci in tests/browser failed (node and npm are needed)");
+    }
+    (chromium, dir)
+}
+
+fn decision(case: &str, text: &str, suggested: &[&str], chosen: &str, rank: Option<u32>) -> String {
+    serde_json::json!({
+        "case_id": case, "text": text, "suggested": suggested, "chosen": chosen,
+        "operator_id": "A1023", "accepted_rank": rank,
+    })
+    .to_string()
+}
+
+fn row(db: &Path, case: &str) -> Option<(String, String, Option<i64>, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT chosen, operator_id, accepted_rank, text FROM feedback WHERE case_id = ?1", [case], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .ok()
+}
+
+#[test]
+fn an_operator_types_a_call_presses_1_and_the_decision_is_in_sqlite() {
+    let (chromium, dir) = browser_tools();
+    let server = Server::start();
+    // CONSOLE_SCREENSHOT=docs/console.png refreshes the README's screenshot.
+    let shot = std::env::var("CONSOLE_SCREENSHOT").ok();
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join("console.mjs")).arg(format!("http://127.0.0.1:{}", server.port)).env("CHROMIUM", &chromium);
+    if let Some(s) = &shot {
+        cmd.arg(repo_root().join(s));
+    }
+    let out = cmd.output().expect("node must run");
+    assert!(out.status.success(), "browser run failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let case = seen["case_id"].as_str().unwrap();
+    let first = seen["suggested"][0].as_str().unwrap();
+    assert_eq!(seen["chosen"], first, "key 1 accepts the first suggestion");
+    // The call is about restaurant fumes and noise at night: a city-management matter.
+    assert!(["urban_enforcement", "ecology_environment"].contains(&first), "{seen}");
+
+    let (chosen, operator, rank, text) = row(&server.feedback_db, case).expect("the decision is stored");
+    assert_eq!((chosen.as_str(), operator.as_str(), rank), (first, "OP-E2E", Some(1)));
+    assert!(text.contains("烧烤店"), "{text}");
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn the_page_and_its_assets_are_served_from_the_binary() {
+    let server = Server::start();
+    let page = http(server.port, "GET", "/", None, b"").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.headers.to_ascii_lowercase().contains("content-security-policy: default-src 'self'"), "{}", page.headers);
+    assert!(page.body.contains("lang=\"zh-CN\"") && page.body.contains("/console/console.js"));
+    for asset in ["console.js", "console.css"] {
+        let r = http(server.port, "GET", &format!("/console/{asset}"), None, b"").unwrap();
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(!r.body.contains("http://") && !r.body.contains("https://"), "{asset} must load nothing from elsewhere");
+    }
+    assert_eq!(http(server.port, "GET", "/console/../Cargo.toml", None, b"").unwrap().status, 404);
+    assert_eq!(http(server.port, "GET", "/console/app.js", None, b"").unwrap().status, 404);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn decisions_are_checked_kept_across_restarts_summarised_and_found_as_precedents() {
+    let server = Server::start();
+    let p = server.port;
+    let fumes = "坐席：您好。市民：我们楼下的烧烤店油烟太大了，天天晚上熏得开不了窗户。";
+    let r = post_json(p, "/v1/feedback", &decision("BJ-1", fumes, &["ecology_environment", "urban_enforcement"], "urban_enforcement", Some(2)));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["revision"], 1);
+    let gas = "市民：楼道里一股煤气味，我的电话是13812345678，快来看看。";
+    assert_eq!(post_json(p, "/v1/feedback", &decision("BJ-2", gas, &["gas_group", "fire_rescue"], "gas_group", Some(1))).status, 201);
+    let heat = "市民：我家暖气一点都不热，屋里才十五度。";
+    assert_eq!(post_json(p, "/v1/feedback", &decision("BJ-3", heat, &["heating_group"], "housing_commission", None)).status, 201);
+
+    // Bad decisions get a clear error and store nothing.
+    for (body, status, code) in [
+        (decision("BJ-9", fumes, &["ecology_environment"], "mayor_office", None), 422, "unknown_department"),
+        (decision("BJ-9", fumes, &["ecology_environment"], "urban_enforcement", Some(1)), 422, "invalid_request"),
+        (decision("", fumes, &[], "urban_enforcement", None), 422, "field_empty"),
+        (decision("BJ-9", " ", &[], "urban_enforcement", None), 422, "text_empty"),
+        (r#"{"case_id": "BJ-9", "text": "x", "suggested": [], "chosen": "gas_group", "operator_id": "a", "mood": "bad"}"#.to_string(), 422, "unknown_field"),
+        (r#"{"case_id": "BJ-9", "text": "#.to_string(), 400, "invalid_json"),
+        (r#"{"case_id": "BJ-9", "text": "x", "suggested": [], "chosen": "gas_group", "operator_id": "a", "decided_at": "昨天"}"#.to_string(), 422, "invalid_time"),
+    ] {
+        let r = post_json(p, "/v1/feedback", &body);
+        assert_eq!((r.status, r.json()["error"]["code"].as_str().unwrap().to_string()), (status, code.to_string()), "{body}");
+    }
+    assert!(row(&server.feedback_db, "BJ-9").is_none());
+    // Stored masked: the phone number never reaches the database.
+    assert!(!row(&server.feedback_db, "BJ-2").unwrap().3.contains("13812345678"));
+
+    // Restart on the same database: nothing lost, and a changed decision is a revision.
+    let dir = server.stop_keep_dir();
+    let server = Server::start_in(dir, &[]);
+    let p = server.port;
+    let r = post_json(p, "/v1/feedback", &decision("BJ-2", gas, &["gas_group", "fire_rescue"], "fire_rescue", Some(2)));
+    assert_eq!(r.json()["revision"], 2, "{}", r.body);
+    let stats = http(p, "GET", "/v1/feedback/stats", None, b"").unwrap().json();
+    assert_eq!(stats["cases"], 3, "{stats}");
+    assert!((stats["acceptance_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{stats}");
+    assert_eq!(stats["top1_agreement"], 0.0);
+    assert!((stats["top3_agreement"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    let corrected: Vec<&str> = stats["most_corrected"].as_array().unwrap().iter().map(|c| c["department"].as_str().unwrap()).collect();
+    assert_eq!(corrected.len(), 3, "{stats}");
+
+    // A new call about fumes finds the fumes case first, with where it went.
+    let r = post_json(p, "/v1/classify", r#"{"text": "市民：小区门口那家饭馆的油烟呛死人了，晚上窗户都不敢开。", "similar": 2}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let similar = r.json()["similar_cases"].clone();
+    assert_eq!(similar.as_array().unwrap().len(), 2, "{similar}");
+    assert_eq!(similar[0]["case_id"], "BJ-1");
+    assert_eq!(similar[0]["department"], "urban_enforcement");
+    assert_eq!(post_json(p, "/v1/classify", r#"{"text": "油烟", "similar": 11}"#).json()["error"]["code"], "invalid_similar");
+
+    // Export: the corrections as training rows.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("corrections.jsonl");
+    let export = common::triage()
+        .args(["feedback", "export", "--only-corrections", "--db"])
+        .arg(&server.feedback_db)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3, "every decision here overruled the first suggestion");
+    assert!(rows.iter().any(|r| r["id"] == "BJ-1" && r["label"] == "urban_enforcement" && r["suggested"] == "ecology_environment" && r["corrected"] == true));
+    let missing = common::triage().args(["feedback", "export", "--db", "/nonexistent/f.sqlite3", "--out"]).arg(&file).output().unwrap();
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("no feedback database"));
+    assert!(server.terminate().success());
+}
