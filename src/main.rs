@@ -200,6 +200,22 @@ enum ModelCommand {
     },
     /// Verify a model folder's checksums and known answers (dimension, pooling, similarity).
     Check,
+    /// Write the encoder as a Hugging Face BERT folder (f32 safetensors), for other runtimes.
+    ExportHf {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Encoder throughput on JSON lines with a "text" field (one JSON line of figures).
+    Bench {
+        #[arg(long)]
+        data: PathBuf,
+        /// Tokens per text, specials and prefix included; longer texts are cut (first window only).
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+        /// 1: one call per text; more: the whole set in one call, batched by the encoder.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+    },
 }
 
 /// Where the labelled data is and how to read it.
@@ -446,6 +462,25 @@ fn run(cli: Cli) -> Result<()> {
             if !report.passed {
                 bail!("known-answer check failed");
             }
+        }
+        Command::Model(ModelCommand::ExportHf { out }) => {
+            let folder = ModelFolder::open(&settings.model_dir)?;
+            model::export::export_hf(&folder, &out)?;
+            eprintln!("wrote {}", out.display());
+        }
+        Command::Model(ModelCommand::Bench { data, max_tokens, batch_size }) => {
+            let folder = ModelFolder::open(&settings.model_dir)?;
+            let opts = hotline_triage::model::EncoderOptions { max_tokens, batch_size, max_windows: 1, ..settings.encoder.clone() };
+            let encoder = Encoder::load(&folder, opts)?;
+            let text = std::fs::read_to_string(&data).with_context(|| data.display().to_string())?;
+            let mut texts = Vec::new();
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}", data.display(), i + 1))?;
+                texts.push(v["text"].as_str().with_context(|| format!("{}:{}: no \"text\"", data.display(), i + 1))?.to_string());
+            }
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let report = model::bench::encoder_throughput(&encoder, &refs, settings.effective_threads())?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::Segment { top_k } => {
             let mut raw = String::new();
@@ -765,17 +800,19 @@ fn serve(settings: Settings) -> Result<()> {
     opts.skip_hub = settings.skip_hub;
     let (folder, source) = model::ensure_model(&opts)?;
     tracing::info!("model folder {} ({:?})", folder.dir.display(), source);
-    let encoder = Encoder::load(&folder, settings.encoder.clone())?;
-    // One forward pass before listening: the first request should not pay for page faults
-    // and lazy initialisation.
-    let warm = Instant::now();
-    encoder.embed(&["坐席：您好，请讲。市民：我家楼下饭店油烟很大。"])?;
-    tracing::info!("encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
-    let text = TextPipeline::from_dict_dir(&settings.dict_dir)?;
     let dispatch = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())
         .with_context(|| format!("cannot load the dispatch model from {}", settings.heads_dir.display()))?
         .with_weights(settings.ranking);
+    // /v1/embed reads whole texts with the configured options; the heads read their recipe.
+    // Both are views of one model in memory.
+    let encoder = dispatch.encoder().with_options(settings.encoder.clone())?;
+    let text = dispatch.pipeline().clone();
+    // One pass of each before listening: the first request should not pay for page faults and
+    // lazy initialisation.
+    let warm = Instant::now();
+    encoder.embed(&["坐席：您好，请讲。市民：我家楼下饭店油烟很大。"])?;
     dispatch.classify("坐席：您好。市民：楼道里暖气不热。", 1)?;
+    tracing::info!("encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
     let dispatch = Arc::new(dispatch);
     let metrics = Arc::new(api::Metrics::default());
     let batcher = api::Batcher::start(dispatch.clone(), settings.server.batching.clone(), metrics.clone())?;
@@ -792,7 +829,7 @@ fn serve(settings: Settings) -> Result<()> {
         batcher,
         metrics,
         encoder: Arc::new(encoder),
-        text: Arc::new(text),
+        text,
         feedback: Arc::new(feedback),
         limits: settings.server.clone(),
     });

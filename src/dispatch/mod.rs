@@ -96,7 +96,7 @@ pub struct DispatchModel {
     appeal: Option<ClassifierHead>,
     urgency: Option<ClassifierHead>,
     encoder: Encoder,
-    pipeline: TextPipeline,
+    pipeline: std::sync::Arc<TextPipeline>,
     gazetteer: Gazetteer,
     weights: Weights,
     versions: ModelVersions,
@@ -153,7 +153,7 @@ impl DispatchModel {
             }
         }
         let encoder = Encoder::load(folder, recipe_options(base, recipe.max_tokens, recipe.max_windows))?;
-        let pipeline = TextPipeline::from_dict_dir(&paths.dict_dir)?;
+        let pipeline = std::sync::Arc::new(TextPipeline::from_dict_dir(&paths.dict_dir)?);
         let gazetteer = Gazetteer::load(&paths.gazetteer)?;
         let versions = ModelVersions {
             encoder: folder.manifest.checksum(),
@@ -187,7 +187,7 @@ impl DispatchModel {
     }
 
     /// The text pipeline the model reads with (normalisation and PII masking for storage).
-    pub fn pipeline(&self) -> &TextPipeline {
+    pub fn pipeline(&self) -> &std::sync::Arc<TextPipeline> {
         &self.pipeline
     }
 

@@ -3,6 +3,7 @@
 //! batches, mean pooling.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use tokenizers::Tokenizer;
@@ -44,9 +45,12 @@ pub struct Embedding {
     pub truncated: bool,
 }
 
+/// The weights and the tokenizer are shared (`Arc`): [`Encoder::with_options`] gives another
+/// view of the same model, e.g. the API's full-length embeddings next to the heads' recipe, for
+/// the memory of one.
 pub struct Encoder {
-    bert: Bert,
-    tokenizer: Tokenizer,
+    bert: Arc<Bert>,
+    tokenizer: Arc<Tokenizer>,
     prefix_ids: Vec<u32>,
     options: EncoderOptions,
     version: String,
@@ -71,7 +75,19 @@ impl Encoder {
         Self::load(&ModelFolder::open(dir)?, options)
     }
 
-    pub fn new(bert: Bert, tokenizer: Tokenizer, mut options: EncoderOptions, version: String) -> Result<Self, ModelError> {
+    pub fn new(bert: Bert, tokenizer: Tokenizer, options: EncoderOptions, version: String) -> Result<Self, ModelError> {
+        Self::sharing(Arc::new(bert), Arc::new(tokenizer), options, version)
+    }
+
+    /// The same model (no copy of the weights) with other options.
+    pub fn with_options(&self, options: EncoderOptions) -> Result<Self, ModelError> {
+        if options.weights != self.options.weights {
+            return Err(ModelError::invalid("encoder options", "with_options cannot change how the weights are kept"));
+        }
+        Self::sharing(self.bert.clone(), self.tokenizer.clone(), options, self.version.clone())
+    }
+
+    fn sharing(bert: Arc<Bert>, tokenizer: Arc<Tokenizer>, mut options: EncoderOptions, version: String) -> Result<Self, ModelError> {
         let positions = bert.config().max_position_embeddings;
         options.max_tokens = options.max_tokens.min(positions);
         options.batch_size = options.batch_size.max(1);

@@ -5,10 +5,12 @@
 //! - [`folder`]: the folder itself, its manifest and checks;
 //! - [`bert`]: the transformer; [`encoder`]: texts to pooled embeddings.
 
+pub mod bench;
 pub mod bert;
 pub mod check;
 pub mod encoder;
 pub mod error;
+pub mod export;
 pub mod fetch;
 pub mod folder;
 pub mod head;

@@ -417,6 +417,22 @@ fn blues(share: f64) -> RGBColor {
 
 /// Draws the row-normalised confusion heatmap to `path` as laid out by `layout`.
 pub(crate) fn draw_heatmap(report: &EvalReport, layout: &HeatmapLayout, path: &Path) -> Result<(), ReportError> {
+    draw_heatmap_titled(report, layout, path, &AxisTitles::CONFUSION)
+}
+
+/// What a heatmap's title and axes say.
+pub(crate) struct AxisTitles<'a> {
+    pub title: &'a str,
+    pub rows: &'a str,
+    pub columns: &'a str,
+}
+
+impl AxisTitles<'static> {
+    pub const CONFUSION: AxisTitles<'static> = AxisTitles { title: "confusion matrix: share of each gold row", rows: "gold", columns: "predicted" };
+    pub const TRANSITIONS: AxisTitles<'static> = AxisTitles { title: "reclassification: share of each old department's rows", rows: "old", columns: "new" };
+}
+
+fn draw_heatmap_titled(report: &EvalReport, layout: &HeatmapLayout, path: &Path, titles: &AxisTitles) -> Result<(), ReportError> {
     let plot_err = |e: &dyn std::fmt::Display| ReportError::Plot { path: path.to_path_buf(), reason: e.to_string() };
     let root = BitMapBackend::new(path, (layout.width, layout.height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(&e))?;
@@ -455,15 +471,15 @@ pub(crate) fn draw_heatmap(report: &EvalReport, layout: &HeatmapLayout, path: &P
         draw_runs(&root, fonts, t, size, colour, anchor, pos, upright).map_err(|e| plot_err(&e))
     };
 
-    text("confusion matrix: share of each gold row", TITLE_FONT, &BLACK, Anchor::Start, (8, top / 2), true)?;
+    text(titles.title, TITLE_FONT, &BLACK, Anchor::Start, (8, top / 2), true)?;
     for (i, t) in layout.ticks.iter().enumerate() {
         let mid = i as i32 * cell + cell / 2;
         text(t, TICK_FONT, &BLACK, Anchor::End, (left - 6, top + mid), true)?;
         // Rotated so long names fit under narrow columns; they end at the matrix, as in matplotlib.
         text(t, TICK_FONT, &BLACK, Anchor::End, (left + mid, top + side + 6), false)?;
     }
-    text("predicted", TICK_FONT, &BLACK, Anchor::Centre, (left + side / 2, top + side + 8 + layout.tick_extent as i32 + 14), true)?;
-    text("gold", TICK_FONT, &BLACK, Anchor::Centre, (14, top + side / 2), false)?;
+    text(titles.columns, TICK_FONT, &BLACK, Anchor::Centre, (left + side / 2, top + side + 8 + layout.tick_extent as i32 + 14), true)?;
+    text(titles.rows, TICK_FONT, &BLACK, Anchor::Centre, (14, top + side / 2), false)?;
     for (share, label) in [(1.0, "100%"), (0.5, "50%"), (0.0, "0%")] {
         let y = top + ((1.0 - share) * (bar_h - 1) as f64) as i32;
         text(label, TICK_FONT, &BLACK, Anchor::Start, (bar_x + COLOURBAR_W + 5, y), true)?;
@@ -614,7 +630,7 @@ pub fn write_count_heatmap(labels: &[String], counts: &[Vec<usize>], path: &Path
         abstain: None,
     };
     let layout = plan_heatmap(&report, find_fonts());
-    draw_heatmap(&report, &layout, path)
+    draw_heatmap_titled(&report, &layout, path, &AxisTitles::TRANSITIONS)
 }
 
 /// Writes `dir/confusion.png` and `dir/report.md` (creating `dir`); returns the path of report.md.

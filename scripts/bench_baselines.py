@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Encoder throughput of the baselines, measured the way `triage model bench` measures ours.
+
+Same texts, same weights (`triage model export-hf`: our Q4_0 blocks expanded to f32), same
+tokenizer.json, same "query: " prefix, same truncation, same thread count, mean pooling.
+
+- PyTorch: Hugging Face transformers' BertModel on CPU.
+- ONNX Runtime: the same model exported with torch.onnx (opset 17), CPU execution provider.
+
+Batch size 1 runs one text per call. Batch size N runs the texts N at a time, in input order
+(padding to the longest of each batch, as a plain loop over a file does), and, as a second row,
+sorted by length first (what our encoder does), so the comparison can be read both ways.
+
+Prints one JSON object per measurement. Run by scripts/bench.sh inside its venv.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_texts(path):
+    return [json.loads(l)["text"] for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+def tokenize(tokenizer_path, texts, max_tokens):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_path))
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_tokens)
+    # add_special_tokens: <s> ... </s>, as our encoder adds them.
+    return [e.ids for e in tok.encode_batch(["query: " + t for t in texts], add_special_tokens=True)]
+
+
+def batches(encoded, batch_size, sort):
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i])) if sort else list(range(len(encoded)))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = max(len(encoded[i]) for i in idx)
+        ids = np.full((len(idx), width), 1, dtype=np.int64)  # <pad> = 1
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            ids[row, :len(encoded[i])] = encoded[i]
+            mask[row, :len(encoded[i])] = 1
+        yield ids, mask
+
+
+def mean_pool(hidden, mask):
+    m = mask[..., None].astype(hidden.dtype)
+    return (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+
+
+def measure(name, run, encoded, batch_size, sort, threads, max_tokens):
+    warm = list(batches(encoded[:8], min(batch_size, 8), sort))
+    for ids, mask in warm:
+        run(ids, mask)
+    started = time.perf_counter()
+    for ids, mask in batches(encoded, batch_size, sort):
+        run(ids, mask)
+    seconds = time.perf_counter() - started
+    tokens = sum(len(e) for e in encoded)
+    order = "sorted by length" if sort else "input order"
+    return {
+        "runtime": name + ("" if batch_size == 1 else f", {order}"),
+        "batch_size": batch_size,
+        "max_tokens": max_tokens,
+        "threads": threads,
+        "texts": len(encoded),
+        "tokens": tokens,
+        "seconds": seconds,
+        "texts_per_second": len(encoded) / seconds,
+        "tokens_per_second": tokens / seconds,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", type=Path, required=True, help="folder from `triage model export-hf`")
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-sizes", default="1,32")
+    ap.add_argument("--runtimes", default="torch,onnxruntime")
+    ap.add_argument("--latency-text", type=Path, help="a transcript whose single-text latency is measured (median of 30 runs)")
+    ap.add_argument("--parity", type=Path, help="JSON lines of our embeddings ({\"vector\"}) for the first texts; prints the cosine")
+    args = ap.parse_args()
+
+    import torch
+    from transformers import BertModel
+
+    torch.set_num_threads(args.threads)
+    texts = load_texts(args.data)
+    encoded = tokenize(args.model / "tokenizer.json", texts, args.max_tokens)
+    model = BertModel.from_pretrained(str(args.model), add_pooling_layer=False, attn_implementation="eager").eval()
+
+    def torch_run(ids, mask):
+        with torch.inference_mode():
+            out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state
+        return mean_pool(out.numpy(), mask)
+
+    if args.parity:
+        ours = [json.loads(l)["vector"] for l in args.parity.read_text().splitlines() if l.strip()]
+        cos = []
+        for i, v in enumerate(ours):
+            ids, mask = next(batches([encoded[i]], 1, False))
+            t = torch_run(ids, mask)[0]
+            v = np.asarray(v)
+            cos.append(float(t @ v / (np.linalg.norm(t) * np.linalg.norm(v))))
+        print(json.dumps({"parity_texts": len(cos), "min_cosine": min(cos), "mean_cosine": sum(cos) / len(cos)}), flush=True)
+
+    def latency(name, run):
+        text = args.latency_text.read_text(encoding="utf-8").strip()
+        ids, mask = next(batches(tokenize(args.model / "tokenizer.json", [text], args.max_tokens), 1, False))
+        for _ in range(3):
+            run(ids, mask)
+        times = []
+        for _ in range(30):
+            t = time.perf_counter()
+            run(ids, mask)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        print(json.dumps({"latency_runtime": name, "chars": len(text), "tokens": int(ids.shape[1]), "median_ms": 1000 * times[len(times) // 2],
+                          "threads": args.threads}), flush=True)
+
+    runtimes = args.runtimes.split(",")
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    name_torch = f"PyTorch {torch.__version__} (transformers)"
+    if "torch" in runtimes:
+        if args.latency_text:
+            latency(name_torch, torch_run)
+        for b in sizes:
+            for sort in ([False] if b == 1 else [False, True]):
+                print(json.dumps(measure(name_torch, torch_run, encoded, b, sort, args.threads, args.max_tokens)), flush=True)
+
+    if "onnxruntime" in runtimes:
+        import onnxruntime as ort
+
+        onnx_path = args.model / "model.onnx"
+        if not onnx_path.exists():
+            ids = torch.ones((2, 16), dtype=torch.long)
+            torch.onnx.export(model, (ids, torch.ones_like(ids)), str(onnx_path), input_names=["input_ids", "attention_mask"],
+                              output_names=["last_hidden_state"], opset_version=17,
+                              dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                                            "last_hidden_state": {0: "batch", 1: "seq"}})
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = args.threads
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+
+        def ort_run(ids, mask):
+            out = session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0]
+            return mean_pool(out, mask)
+
+        name = f"ONNX Runtime {ort.__version__}"
+        if args.latency_text:
+            latency(name, ort_run)
+        for b in sizes:
+            for sort in ([False] if b == 1 else [False, True]):
+                print(json.dumps(measure(name, ort_run, encoded, b, sort, args.threads, args.max_tokens)), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

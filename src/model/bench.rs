@@ -1,0 +1,56 @@
+//! Encoder throughput on a fixed set of texts, for `scripts/bench.sh`: the same measurement the
+//! PyTorch and ONNX Runtime baselines make (scripts/bench_baselines.py), so the ratios mean
+//! something.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Encoder, ModelError, QUERY_PREFIX};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub runtime: String,
+    pub batch_size: usize,
+    pub max_tokens: usize,
+    pub threads: usize,
+    pub texts: usize,
+    /// Tokens through the model, specials and prefix included, after truncation.
+    pub tokens: usize,
+    pub seconds: f64,
+    pub texts_per_second: f64,
+    pub tokens_per_second: f64,
+}
+
+/// Embed every text once (after a short warm-up). With `batch_size` 1 each text is its own
+/// call, as a single request would be; otherwise the whole set is one call and the encoder
+/// batches it, sorted by length, `batch_size` at a time.
+pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], threads: usize) -> Result<Throughput, ModelError> {
+    let opts = encoder.options();
+    let batch_size = opts.batch_size;
+    let mut tokens = 0;
+    for t in texts {
+        tokens += encoder.count_tokens(&format!("{QUERY_PREFIX}{t}"))?.min(opts.max_tokens - 2) + 2;
+    }
+    encoder.embed(&texts[..texts.len().min(8)])?;
+    let started = Instant::now();
+    if batch_size <= 1 {
+        for t in texts {
+            encoder.embed(&[t])?;
+        }
+    } else {
+        encoder.embed(texts)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Throughput {
+        runtime: "hotline-triage (candle f32)".into(),
+        batch_size,
+        max_tokens: opts.max_tokens,
+        threads,
+        texts: texts.len(),
+        tokens,
+        seconds,
+        texts_per_second: texts.len() as f64 / seconds,
+        tokens_per_second: tokens as f64 / seconds,
+    })
+}
