@@ -62,7 +62,7 @@ for b in 1 32; do
   TRIAGE_THREADS="$threads" "$triage" model bench --data "$work/texts.jsonl" --max-tokens "$max_tokens" --batch-size "$b" >> "$results"
 done
 echo "== encoder: PyTorch and ONNX Runtime" >&2
-head -n 20 "$work/texts.jsonl" > "$work/parity_texts.jsonl"
+head -n 40 "$work/texts.jsonl" > "$work/parity_texts.jsonl"
 TRIAGE_THREADS="$threads" TRIAGE_MAX_TOKENS="$max_tokens" "$triage" embed < "$work/parity_texts.jsonl" > "$work/parity_ours.jsonl"
 "$venv/bin/python" scripts/bench_baselines.py --model "$work/hf" --data "$work/texts.jsonl" --max-tokens "$max_tokens" \
   --threads "$threads" --parity "$work/parity_ours.jsonl" --latency-text "$root/scripts/bench_call.txt" >> "$results"

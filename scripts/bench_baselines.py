@@ -95,7 +95,14 @@ def main():
     torch.set_num_threads(args.threads)
     texts = load_texts(args.data)
     encoded = tokenize(args.model / "tokenizer.json", texts, args.max_tokens)
-    model = BertModel.from_pretrained(str(args.model), add_pooling_layer=False, attn_implementation="eager").eval()
+    from safetensors.torch import load_file
+    from transformers import BertConfig
+
+    config = BertConfig.from_pretrained(str(args.model))
+    config._attn_implementation = "eager"
+    model = BertModel(config, add_pooling_layer=False).eval()
+    # strict: every weight of ours has its place in transformers' BERT, and none is left random.
+    model.load_state_dict(load_file(str(args.model / "model.safetensors")), strict=True)
 
     def torch_run(ids, mask):
         with torch.inference_mode():
@@ -106,6 +113,10 @@ def main():
         ours = [json.loads(l)["vector"] for l in args.parity.read_text().splitlines() if l.strip()]
         cos = []
         for i, v in enumerate(ours):
+            # `triage embed` reads long texts whole (several windows); compare only texts that
+            # fit one window, where both runtimes see the same tokens.
+            if len(encoded[i]) >= args.max_tokens:
+                continue
             ids, mask = next(batches([encoded[i]], 1, False))
             t = torch_run(ids, mask)[0]
             v = np.asarray(v)

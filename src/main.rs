@@ -212,7 +212,7 @@ enum ModelCommand {
         /// Tokens per text, specials and prefix included; longer texts are cut (first window only).
         #[arg(long, default_value_t = 256)]
         max_tokens: usize,
-        /// 1: one call per text; more: the whole set in one call, batched by the encoder.
+        /// Texts per call (the encoder batches inside a call by its own `encoder.batch_size`).
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
@@ -470,7 +470,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Model(ModelCommand::Bench { data, max_tokens, batch_size }) => {
             let folder = ModelFolder::open(&settings.model_dir)?;
-            let opts = hotline_triage::model::EncoderOptions { max_tokens, batch_size, max_windows: 1, ..settings.encoder.clone() };
+            let opts = hotline_triage::model::EncoderOptions { max_tokens, max_windows: 1, ..settings.encoder.clone() };
             let encoder = Encoder::load(&folder, opts)?;
             let text = std::fs::read_to_string(&data).with_context(|| data.display().to_string())?;
             let mut texts = Vec::new();
@@ -479,7 +479,7 @@ fn run(cli: Cli) -> Result<()> {
                 texts.push(v["text"].as_str().with_context(|| format!("{}:{}: no \"text\"", data.display(), i + 1))?.to_string());
             }
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let report = model::bench::encoder_throughput(&encoder, &refs, settings.effective_threads())?;
+            let report = model::bench::encoder_throughput(&encoder, &refs, batch_size, settings.effective_threads())?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Segment { top_k } => {

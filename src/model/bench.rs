@@ -22,24 +22,20 @@ pub struct Throughput {
     pub tokens_per_second: f64,
 }
 
-/// Embed every text once (after a short warm-up). With `batch_size` 1 each text is its own
-/// call, as a single request would be; otherwise the whole set is one call and the encoder
-/// batches it, sorted by length, `batch_size` at a time.
-pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], threads: usize) -> Result<Throughput, ModelError> {
+/// Embed every text once (after a short warm-up), `batch_size` texts per call in input order,
+/// as a client sending batches would. Inside a call the encoder sorts by length and runs its
+/// own smaller batches (`EncoderOptions::batch_size`) side by side.
+pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], batch_size: usize, threads: usize) -> Result<Throughput, ModelError> {
     let opts = encoder.options();
-    let batch_size = opts.batch_size;
+    let batch_size = batch_size.max(1);
     let mut tokens = 0;
     for t in texts {
         tokens += encoder.count_tokens(&format!("{QUERY_PREFIX}{t}"))?.min(opts.max_tokens - 2) + 2;
     }
     encoder.embed(&texts[..texts.len().min(8)])?;
     let started = Instant::now();
-    if batch_size <= 1 {
-        for t in texts {
-            encoder.embed(&[t])?;
-        }
-    } else {
-        encoder.embed(texts)?;
+    for call in texts.chunks(batch_size) {
+        encoder.embed(call)?;
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(Throughput {

