@@ -17,10 +17,16 @@ RUN triage model fetch --skip-hub --dir /app/models/encoder
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home /app triage
+ && useradd --system --uid 10001 --home /app triage \
+ && mkdir -p /app/data && chown triage /app/data
 WORKDIR /app
 COPY --from=build /src/target/release/triage /usr/local/bin/triage
-COPY --from=model /app/models ./models
+# Heads, taxonomy, aliases, places and dictionaries from the repository; the encoder fetched above.
+COPY models ./models
+COPY --from=model /app/models/encoder ./models/encoder
+# Operators' decisions (SQLite): mount a volume here to keep them.
+ENV TRIAGE_FEEDBACK_DB=/app/data/feedback.sqlite3
+VOLUME ["/app/data"]
 USER triage
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1

@@ -44,7 +44,10 @@ def main():
     service = [r for r in rows if r.get("service") == "classify"]
     memory = next(r for r in rows if r.get("service") == "memory")
 
-    ours = {r["batch_size"]: r for r in encoder if r["runtime"].startswith("hotline-triage")}
+    ours = {}
+    for r in encoder:
+        if r["runtime"].startswith("hotline-triage") and (r["batch_size"] not in ours or r["texts_per_second"] > ours[r["batch_size"]]["texts_per_second"]):
+            ours[r["batch_size"]] = r
     for r in encoder:
         mine = ours.get(r["batch_size"])
         r["ours_over_this"] = mine["texts_per_second"] / r["texts_per_second"] if mine else None
@@ -60,10 +63,10 @@ def main():
     targets = []
     if 32 in ours and best(torch_rows, 32):
         ratio = ours[32]["texts_per_second"] / best(torch_rows, 32)["texts_per_second"]
-        targets.append(("encoder batch throughput >= 1.5x PyTorch (its better ordering)", f"{ratio:.2f}x", ratio >= 1.5))
+        targets.append(("encoder batch throughput >= 1.5x PyTorch (best ordering of each)", f"{ratio:.2f}x", ratio >= 1.5))
     if 32 in ours and best(ort_rows, 32):
         ratio = ours[32]["texts_per_second"] / best(ort_rows, 32)["texts_per_second"]
-        targets.append(("encoder batch throughput >= ONNX Runtime (its better ordering)", f"{ratio:.2f}x", ratio >= 1.0))
+        targets.append(("encoder batch throughput >= ONNX Runtime (best ordering of each)", f"{ratio:.2f}x", ratio >= 1.0))
     if c1 and torch_latency:
         ok = c1["result"]["p50_ms"] <= torch_latency["median_ms"]
         targets.append((f"service p50 at concurrency 1 ({torch_latency['chars']}-char call) <= PyTorch single-text encoder time",
@@ -79,7 +82,11 @@ def main():
           "## Targets\n", "| target | measured | met |", "|---|---|---|"]
     for name, value, ok in targets:
         md.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
-    md += ["\n## Encoder throughput\n", "| runtime | batch | texts/s | tokens/s | ours / this |", "|---|---|---|---|---|"]
+    md += ["\n## Encoder throughput\n",
+           "Batch 32, input order: 32 texts per call as they come in the file. Sorted by length: the whole set sorted first, then",
+           "batched (ours: one call with all texts; the encoder sorts them and runs batches of 4 windows, two at a time).",
+           "`ours / this` divides our best row at the same batch size by the row.\n",
+           "| runtime | batch | texts/s | tokens/s | ours / this |", "|---|---|---|---|---|"]
     for r in encoder:
         ratio = f"{r['ours_over_this']:.2f}" if r["ours_over_this"] else ""
         md.append(f"| {r['runtime']} | {r['batch_size']} | {r['texts_per_second']:.2f} | {r['tokens_per_second']:.0f} | {ratio} |")

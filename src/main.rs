@@ -215,6 +215,15 @@ enum ModelCommand {
         /// Texts per call (the encoder batches inside a call by its own `encoder.batch_size`).
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// Also write the embeddings of the first N texts here (one JSON line each, raw text, no
+        /// normalisation), for a parity check against another runtime.
+        #[arg(long, requires = "parity_texts")]
+        vectors: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        parity_texts: usize,
+        /// Give the encoder the whole set in one call, so it sorts all of it by length.
+        #[arg(long)]
+        sort_all: bool,
     },
 }
 
@@ -468,7 +477,7 @@ fn run(cli: Cli) -> Result<()> {
             model::export::export_hf(&folder, &out)?;
             eprintln!("wrote {}", out.display());
         }
-        Command::Model(ModelCommand::Bench { data, max_tokens, batch_size }) => {
+        Command::Model(ModelCommand::Bench { data, max_tokens, batch_size, vectors, parity_texts, sort_all }) => {
             let folder = ModelFolder::open(&settings.model_dir)?;
             let opts = hotline_triage::model::EncoderOptions { max_tokens, max_windows: 1, ..settings.encoder.clone() };
             let encoder = Encoder::load(&folder, opts)?;
@@ -479,7 +488,15 @@ fn run(cli: Cli) -> Result<()> {
                 texts.push(v["text"].as_str().with_context(|| format!("{}:{}: no \"text\"", data.display(), i + 1))?.to_string());
             }
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let report = model::bench::encoder_throughput(&encoder, &refs, batch_size, settings.effective_threads())?;
+            if let Some(path) = vectors {
+                let mut out = String::new();
+                for e in encoder.embed(&refs[..parity_texts.min(refs.len())])? {
+                    out.push_str(&serde_json::to_string(&serde_json::json!({ "vector": e.vector }))?);
+                    out.push('\n');
+                }
+                std::fs::write(&path, out).with_context(|| path.display().to_string())?;
+            }
+            let report = model::bench::encoder_throughput(&encoder, &refs, batch_size, sort_all, settings.effective_threads())?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Segment { top_k } => {

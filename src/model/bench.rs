@@ -25,21 +25,30 @@ pub struct Throughput {
 /// Embed every text once (after a short warm-up), `batch_size` texts per call in input order,
 /// as a client sending batches would. Inside a call the encoder sorts by length and runs its
 /// own smaller batches (`EncoderOptions::batch_size`) side by side.
-pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], batch_size: usize, threads: usize) -> Result<Throughput, ModelError> {
+///
+/// With `sort_all`, the whole set is one call instead, so the encoder sorts all of it by length
+/// (what a batch job does), reported under `batch_size` for comparison with runtimes that sort
+/// globally and then batch.
+pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], batch_size: usize, sort_all: bool, threads: usize) -> Result<Throughput, ModelError> {
     let opts = encoder.options();
     let batch_size = batch_size.max(1);
+    let per_call = if sort_all { texts.len().max(1) } else { batch_size };
     let mut tokens = 0;
     for t in texts {
         tokens += encoder.count_tokens(&format!("{QUERY_PREFIX}{t}"))?.min(opts.max_tokens - 2) + 2;
     }
     encoder.embed(&texts[..texts.len().min(8)])?;
     let started = Instant::now();
-    for call in texts.chunks(batch_size) {
+    for call in texts.chunks(per_call) {
         encoder.embed(call)?;
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(Throughput {
-        runtime: "hotline-triage (candle f32)".into(),
+        runtime: match (batch_size, sort_all) {
+            (1, _) => "hotline-triage (candle f32)".into(),
+            (_, false) => "hotline-triage (candle f32), input order".into(),
+            (_, true) => "hotline-triage (candle f32), sorted by length".into(),
+        },
         batch_size,
         max_tokens: opts.max_tokens,
         threads,
