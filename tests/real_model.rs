@@ -127,3 +127,32 @@ fn embed_reports_bad_lines_and_embeds_the_rest() {
     assert_eq!(by_line[5].1["id"], 6);
     assert!(String::from_utf8_lossy(&out.stderr).contains("embedded 2 lines, 4 bad lines"));
 }
+
+#[test]
+fn the_pruned_vocabulary_tokenizes_chinese_text_exactly_as_the_full_one() {
+    use hotline_triage::model::pieces::PieceTokenizer;
+    let path = common::real_model().tokenizer_path();
+    let full = PieceTokenizer::load(&path, false).unwrap();
+    let pruned = PieceTokenizer::load(&path, true).unwrap();
+    assert!(pruned.len() * 5 < full.len() * 3, "{} of {} pieces kept", pruned.len(), full.len());
+    // Every transcript the team wrote, and the start of real letters from ../shared/data.
+    let mut texts: Vec<String> = Vec::new();
+    for f in ["models/examples/transcripts_a.jsonl", "models/examples/transcripts_b.jsonl", "models/examples/holdout.jsonl"] {
+        for line in std::fs::read_to_string(common::repo_root().join(f)).unwrap().lines() {
+            texts.push(serde_json::from_str::<serde_json::Value>(line).unwrap()["text"].as_str().unwrap().to_string());
+        }
+    }
+    for f in ["jiamusi_letters.jsonl", "dalian_letters.jsonl", "tipdm2020_messages.jsonl"] {
+        let letters = std::fs::read_to_string(common::repo_root().join("../shared/data").join(f)).unwrap();
+        for line in letters.lines().take(2000) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            texts.push(format!("{}\n{}", v["title"].as_str().unwrap_or(""), v["text"].as_str().unwrap_or("")));
+        }
+    }
+    texts.push("WiFi密码忘了，ＡＢＣ１２３，电话①②，温度３８℃，价格¥12.5，“引号”【括号】…… OK! 15.0μg/kg ≤10 ★ 😡 Café".into());
+    for t in &texts {
+        assert_eq!(pruned.ids(t).unwrap(), full.ids(t).unwrap(), "{t}");
+    }
+    // Outside the kept characters the pruned tokenizer falls back to <unk>: the test can fail.
+    assert_ne!(pruned.ids("서울 날씨").unwrap(), full.ids("서울 날씨").unwrap());
+}

