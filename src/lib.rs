@@ -7,11 +7,13 @@
 //! - [`training`]: learning classifier heads from labelled history, and evaluating them;
 //! - [`batch`]: reclassifying files of historical cases, resumable and sharded;
 //! - [`feedback`]: operators' decisions: SQLite store, stats, similar cases, export;
+//! - [`cases`]: recent cases: repeated calls grouped as they arrive, hot spots;
 //! - [`api`]: the HTTP transport and the operator console;
 //! - [`config`]: the one typed configuration struct.
 
 pub mod api;
 pub mod batch;
+pub mod cases;
 pub mod config;
 pub mod dispatch;
 pub mod error;

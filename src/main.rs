@@ -112,6 +112,79 @@ enum Command {
     /// Reclassify a file of historical cases: streamed, resumable (--resume after a kill),
     /// shardable (--shard K/N), with a change report against an old label.
     Batch(BatchArgs),
+    /// Hot spots in a time-stamped file of cases: groups of the same matter whose count in a
+    /// window rises clearly above their own baseline (one-sided exact Poisson test).
+    Hotspots(HotspotsArgs),
+    /// Duplicate detection judged on labelled pairs.
+    #[command(subcommand)]
+    Duplicates(DuplicatesCommand),
+    /// The recent-case index.
+    #[command(subcommand)]
+    Cases(CasesCommand),
+}
+
+#[derive(Args)]
+struct HotspotsArgs {
+    /// JSON lines or CSV of time-stamped cases.
+    #[arg(long)]
+    input: PathBuf,
+    /// The field holding when the case came in (2019/2/28 11:25:05, 2017-06-08 17:31:20, RFC 3339).
+    #[arg(long)]
+    time_field: String,
+    /// Window length: 7d, 36h, 2w.
+    #[arg(long, default_value = "7d")]
+    window: String,
+    /// Write report.md, topic_district.png and trends.png here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Hot spots to list.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    #[arg(long, value_delimiter = ',', default_value = "title,text")]
+    text_fields: Vec<String>,
+    #[arg(long, default_value = "id")]
+    id_field: String,
+    #[arg(long, value_enum)]
+    format: Option<hotline_triage::batch::InputFormat>,
+    /// Keep the classified cases in this SQLite file; a later run with the same file reuses
+    /// them (another window in seconds) instead of classifying again.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Largest p-value reported [default: cases.hotspots.alpha, 0.01].
+    #[arg(long)]
+    alpha: Option<f64>,
+}
+
+#[derive(Subcommand)]
+enum DuplicatesCommand {
+    /// Choose thresholds on half of the labelled pairs and report precision and recall on the other half.
+    Eval {
+        #[arg(long, default_value = "tests/data/duplicate_pairs.jsonl")]
+        pairs: PathBuf,
+        /// JSON lines holding the pairs' ids and texts.
+        #[arg(long, default_value = "../shared/data/tipdm2020_hotspot_messages.jsonl")]
+        source: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "title,text")]
+        text_fields: Vec<String>,
+        /// Print a Markdown table instead of JSON.
+        #[arg(long)]
+        markdown: bool,
+        /// Texts drawn evenly from the source (outside the pairs); every pair of them counts
+        /// as a random, different-matter pair.
+        #[arg(long, default_value_t = 300)]
+        random_texts: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum CasesCommand {
+    /// Query time of the case index at a city's volume (70,000 a day for 90 days), against brute force.
+    Bench {
+        #[arg(long, default_value_t = 6_300_000)]
+        size: usize,
+        #[arg(long, default_value_t = 100)]
+        queries: usize,
+    },
 }
 
 #[derive(Args)]
@@ -538,6 +611,29 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("wrote {} decisions ({} corrections) to {}", summary.rows, summary.corrections, out.display());
         }
         Command::Batch(args) => batch(&settings, args)?,
+        Command::Hotspots(args) => hotspots(&settings, args)?,
+        Command::Duplicates(DuplicatesCommand::Eval { pairs, source, text_fields, markdown, random_texts }) => {
+            use hotline_triage::cases::pairs;
+            let labelled = pairs::load_pairs(&pairs).map_err(anyhow::Error::msg)?;
+            let texts = pairs::load_texts(&source, &labelled, &text_fields).map_err(anyhow::Error::msg)?;
+            let model = load_dispatch(&settings)?;
+            let evidence = pairs::evidence(&model, &labelled, &texts)?;
+            let sample = pairs::load_sample(&source, random_texts, &labelled, &text_fields).map_err(anyhow::Error::msg)?;
+            let random = pairs::random_evidence(&model, &sample)?;
+            let result = pairs::evaluate(&evidence, &random);
+            if markdown {
+                print!("{}", result.markdown());
+            } else {
+                // Each pair's evidence too, so a reader can see which pairs a rule gets wrong.
+                let per_pair: Vec<serde_json::Value> =
+                    labelled.iter().zip(&evidence).map(|(p, e)| serde_json::json!({"a": p.a, "b": p.b, "evidence": e})).collect();
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"result": result, "pairs": per_pair}))?);
+            }
+        }
+        Command::Cases(CasesCommand::Bench { size, queries }) => {
+            let report = hotline_triage::cases::bench::index_query_time(size, queries, 384, rayon::current_num_threads());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         Command::Feedback(FeedbackCommand::Stats { db }) => {
             let store = open_feedback(db.as_ref().unwrap_or(&settings.server.feedback_db))?;
             println!("{}", serde_json::to_string_pretty(&store.stats(10)?)?);
@@ -564,7 +660,7 @@ fn batch(settings: &Settings, args: BatchArgs) -> Result<()> {
     });
     let opts = BatchOptions {
         format: args.format.unwrap_or_else(|| InputFormat::guess(&args.input)),
-        fields: FieldSpec { text_fields: args.text_fields, id_field: args.id_field, compare_field: args.compare_field },
+        fields: FieldSpec { text_fields: args.text_fields, id_field: args.id_field, compare_field: args.compare_field, time_field: None },
         input: args.input,
         output: args.output,
         resume: args.resume,
@@ -575,6 +671,35 @@ fn batch(settings: &Settings, args: BatchArgs) -> Result<()> {
     };
     let summary = batch::run(&model, aliases.as_ref(), &opts)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+fn hotspots(settings: &Settings, args: HotspotsArgs) -> Result<()> {
+    use hotline_triage::cases::scan::{self, ScanOptions};
+    if !args.input.is_file() {
+        anyhow::bail!("{}: no such input file", args.input.display());
+    }
+    let window = hotline_triage::cases::time::parse_span(&args.window).map_err(anyhow::Error::msg)?;
+    let model = load_dispatch(settings)?;
+    let opts = ScanOptions {
+        format: args.format.unwrap_or_else(|| hotline_triage::batch::InputFormat::guess(&args.input)),
+        input: args.input,
+        text_fields: args.text_fields,
+        id_field: args.id_field,
+        time_field: args.time_field,
+        window,
+        window_label: args.window,
+        top: args.top,
+        report: args.report,
+        chunk_rows: 256,
+        store: args.store,
+    };
+    let mut cases = settings.cases.clone();
+    if let Some(alpha) = args.alpha {
+        cases.hotspots.alpha = alpha;
+    }
+    let result = scan::run(&model, &cases, &opts)?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
 }
 
@@ -840,6 +965,15 @@ fn serve(settings: Settings) -> Result<()> {
     let feedback = hotline_triage::feedback::FeedbackStore::open(&settings.server.feedback_db, &dispatch.encoder().version().to_string())
         .with_context(|| "cannot open the feedback store (set server.feedback_db or TRIAGE_FEEDBACK_DB)")?;
     tracing::info!("feedback store {}", settings.server.feedback_db.display());
+    let city_offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
+    let cases = hotline_triage::cases::CaseStore::open(
+        &settings.server.feedback_db,
+        &dispatch.encoder().version().to_string(),
+        dispatch.encoder().dimension(),
+        settings.cases.clone(),
+    )
+    .with_context(|| "cannot open the case store (in the feedback database)")?;
+    tracing::info!("case store: {} recent cases indexed", cases.indexed_len());
     let state = Arc::new(AppState {
         api_keys,
         dispatch,
@@ -848,6 +982,8 @@ fn serve(settings: Settings) -> Result<()> {
         encoder: Arc::new(encoder),
         text,
         feedback: Arc::new(feedback),
+        cases: Arc::new(cases),
+        city_offset,
         limits: settings.server.clone(),
     });
 

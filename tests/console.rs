@@ -44,10 +44,24 @@ fn row(db: &Path, case: &str) -> Option<(String, String, Option<i64>, String)> {
     .ok()
 }
 
+const BARBECUE_CALLS: [&str; 5] = [
+    "市民：我是朝阳区望京街道的，小区楼下新开了一家烧烤店，每天晚上油烟特别大，开不了窗。",
+    "市民：朝阳区望京街道我们小区楼下那家烧烤店，油烟太大了，半夜还很吵，孩子睡不好。",
+    "坐席：您好。市民：望京街道这边小区楼下的烧烤店每晚油烟呛人，一直到凌晨两三点。",
+    "市民：投诉朝阳区望京街道小区楼下烧烤店油烟扰民，晚上开到半夜，噪音也大。",
+    "市民：我们望京街道小区楼下新开的烧烤店，油烟特别大，呛得开不了窗，还吵到半夜。",
+];
+
 #[test]
 fn an_operator_types_a_call_presses_1_and_the_decision_is_in_sqlite() {
     let (chromium, dir) = browser_tools();
     let server = Server::start();
+    // Earlier today five neighbours called about the same barbecue: a hot spot, and the call
+    // the operator takes is a repeat the page offers to merge.
+    for (i, t) in BARBECUE_CALLS.iter().enumerate() {
+        let r = common::post_json(server.port, "/v1/classify", &serde_json::json!({"text": t, "id": format!("EARLIER-{i}")}).to_string());
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
     // CONSOLE_SCREENSHOT=docs/console.png refreshes the README's screenshot.
     let shot = std::env::var("CONSOLE_SCREENSHOT").ok();
     let mut cmd = Command::new("node");
@@ -67,6 +81,11 @@ fn an_operator_types_a_call_presses_1_and_the_decision_is_in_sqlite() {
     let (chosen, operator, rank, text) = row(&server.feedback_db, case).expect("the decision is stored");
     assert_eq!((chosen.as_str(), operator.as_str(), rank), (first, "OP-E2E", Some(1)));
     assert!(text.contains("烧烤店"), "{text}");
+    assert!(seen["hot_spots"][0].as_str().unwrap().contains("件"), "{seen}");
+    // Alt+M merged the call into an earlier one: the store says so.
+    let conn = rusqlite::Connection::open(&server.feedback_db).unwrap();
+    let merged: Option<String> = conn.query_row("SELECT merged_into FROM cases WHERE case_id = ?1", [case], |r| r.get(0)).unwrap();
+    assert!(merged.is_some_and(|m| m.starts_with("EARLIER-")), "{seen}");
     assert!(server.terminate().success());
 }
 

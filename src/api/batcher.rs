@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::metrics::Metrics;
-use crate::dispatch::{DispatchModel, DispatchSuggestion};
+use crate::dispatch::{DispatchModel, EmbeddedSuggestion};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,14 +36,7 @@ impl Default for BatchSettings {
     }
 }
 
-/// A transcript's suggestion and the embedding it was made from.
-#[derive(Debug)]
-pub struct Classified {
-    pub suggestion: DispatchSuggestion,
-    pub embedding: Vec<f32>,
-}
-
-pub type Reply = Result<Classified, String>;
+pub type Reply = Result<EmbeddedSuggestion, String>;
 
 struct Job {
     text: String,
@@ -137,10 +130,10 @@ impl Worker {
             self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
             match result {
                 Ok(Ok(results)) => {
-                    for (job, (mut suggestion, embedding)) in batch.into_iter().zip(results) {
-                        suggestion.topics.truncate(job.top_k);
-                        suggestion.departments.truncate(job.top_k);
-                        let _ = job.reply.send(Ok(Classified { suggestion, embedding }));
+                    for (job, mut result) in batch.into_iter().zip(results) {
+                        result.suggestion.topics.truncate(job.top_k);
+                        result.suggestion.departments.truncate(job.top_k);
+                        let _ = job.reply.send(Ok(result));
                     }
                 }
                 Ok(Err(e)) => batch.into_iter().for_each(|j| {

@@ -95,6 +95,8 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
             R::JsonDataError(_) if text.contains("unknown field") => Self::unprocessable("unknown_field", text),
             R::JsonDataError(_) => Self::unprocessable("invalid_request", text),
             R::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", text),
+            // The body did not arrive within server.body_read_timeout_ms (a slow client).
+            R::BytesRejection(_) if text.contains("timeout") => Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", text),
             _ => Self::new(r.status(), "invalid_request", text),
         }
     }

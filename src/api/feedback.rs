@@ -36,7 +36,8 @@ pub async fn record(
     let taxonomy = &state.dispatch.taxonomy;
     let decided_at = decision.validate(|d| taxonomy.department(d).is_some())?;
     let classified = answer(&state, enqueue(&state, decision.text.clone(), 1)?).await?;
-    let masked = state.dispatch.pipeline().clean(&decision.text);
+    // The compute thread already normalised and masked it; store that, not a second pass.
+    let masked = classified.text;
     let store = state.feedback.clone();
     let at = decided_at.clone();
     let revision = tokio::task::spawn_blocking(move || store.record(&decision, &masked, &at, Some(&classified.embedding)).map(|r| (r, decision.case_id)))

@@ -3,12 +3,14 @@
 
 mod auth;
 mod batcher;
+mod cases;
 mod console;
 mod error;
 mod feedback;
 mod metrics;
 mod openapi;
 mod routes;
+mod server;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ pub use batcher::{BatchSettings, Batcher};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
+pub use server::serve;
 
 use crate::config::ServerSettings;
 use crate::dispatch::DispatchModel;
@@ -40,6 +43,10 @@ pub struct AppState {
     pub encoder: Arc<Encoder>,
     pub text: Arc<TextPipeline>,
     pub feedback: Arc<crate::feedback::FeedbackStore>,
+    /// Recent cases (those classified with an id): related cases, groups, hot spots.
+    pub cases: Arc<crate::cases::CaseStore>,
+    /// The city's UTC offset, for times sent without one.
+    pub city_offset: chrono::FixedOffset,
     pub limits: ServerSettings,
 }
 
@@ -53,6 +60,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/taxonomy", get(routes::taxonomy))
         .route("/v1/feedback", post(feedback::record))
         .route("/v1/feedback/stats", get(feedback::stats))
+        .route("/v1/hotspots", get(cases::hotspots))
+        .route("/v1/cases/merge", post(cases::merge))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/", get(console::page))
@@ -110,26 +119,26 @@ async fn record(State(state): State<Arc<AppState>>, mut request: Request, next: 
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// Serve until SIGTERM or Ctrl-C, then let in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Fuzzing entry point (`fuzz/fuzz_targets/request_json.rs`): deserialise `bytes` as every
+/// request body the API accepts, as the handlers would, and validate what parses. The result
+/// is how many types accepted the bytes; only a panic is a bug.
+#[doc(hidden)]
+pub fn parse_request_bodies(bytes: &[u8]) -> usize {
+    let mut accepted = 0;
+    accepted += serde_json::from_slice::<routes::TextRequest>(bytes).is_ok() as usize;
+    accepted += serde_json::from_slice::<routes::ClassifyRequest>(bytes).is_ok() as usize;
+    accepted += serde_json::from_slice::<routes::EmbedRequest>(bytes).is_ok() as usize;
+    accepted += serde_json::from_slice::<cases::MergeRequest>(bytes).is_ok() as usize;
+    if let Ok(batch) = serde_json::from_slice::<routes::BatchRequest>(bytes) {
+        accepted += 1;
+        // The batch route parses each item on its own.
+        for item in batch.items {
+            let _ = serde_json::from_value::<routes::ClassifyRequest>(item);
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    }
+    if let Ok(record) = serde_json::from_slice::<crate::feedback::FeedbackRecord>(bytes) {
+        accepted += 1;
+        let _ = record.validate(|_| true);
+    }
+    accepted
 }

@@ -3,7 +3,9 @@
 use utoipa::OpenApi;
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{feedback, routes};
+use super::{cases, feedback, routes};
+use crate::cases::hotspots::HotSpotExample;
+use crate::cases::{HotSpot, Related, RelatedCase};
 use crate::feedback::{CorrectedDepartment, DepartmentCount, FeedbackRecord, FeedbackStats, SimilarCase};
 use crate::dispatch::{AppealType, Department, Dispatch, DispatchSuggestion, ModelVersions, ScoredDepartment, ScoredTopic, Taxonomy, Topic};
 use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
@@ -22,6 +24,8 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
         routes::taxonomy,
         feedback::record,
         feedback::stats,
+        cases::hotspots,
+        cases::merge,
     ),
     components(schemas(
         routes::TextRequest, routes::EmbedRequest, routes::EmbedResponse, routes::EmbeddingItem,
@@ -29,6 +33,7 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
         ErrorBody, ErrorDetail, DispatchSuggestion, ScoredTopic, ScoredDepartment, Dispatch, AppealType,
         ModelVersions, Taxonomy, Topic, Department, PreparedTranscript, Turn, Speaker, PiiKind, Keyword,
         FeedbackRecord, feedback::FeedbackReceipt, FeedbackStats, CorrectedDepartment, DepartmentCount, SimilarCase,
+        cases::HotspotsResponse, cases::MergeRequest, cases::MergeReceipt, HotSpot, HotSpotExample, Related, RelatedCase,
     ))
 )]
 pub struct ApiDoc;

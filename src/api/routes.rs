@@ -6,9 +6,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
-use super::batcher::{Classified, Reply};
+use super::batcher::Reply;
+use crate::dispatch::EmbeddedSuggestion;
 use super::AppState;
 use crate::dispatch::{DispatchSuggestion, Taxonomy};
+use crate::cases::{NewCase, Related};
 use crate::feedback::SimilarCase;
 use crate::text::PreparedTranscript;
 
@@ -50,8 +52,14 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
     Json(serde_json::json!({ "status": "ready", "model": state.encoder.version() }))
 }
 
+/// Characters that show nothing: zero-width spaces and joiners, direction marks and
+/// overrides, the byte-order mark. A text made only of them (and spaces) is empty.
+fn invisible(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 pub(super) fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError> {
-    if text.trim().is_empty() {
+    if text.chars().all(invisible) {
         return Err(ApiError::unprocessable("text_empty", format!("{field} is empty")));
     }
     let chars = text.chars().count();
@@ -142,6 +150,9 @@ pub async fn embed(
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
     pub text: String,
+    /// The call-centre's case id. With one, `/v1/classify` keeps the case (masked) for
+    /// related-case search and hot spots, and the same id again replaces it. The batch route
+    /// only echoes it.
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
@@ -149,6 +160,10 @@ pub struct ClassifyRequest {
     /// How many similar earlier cases (from operators' decisions) to return, 0 to 10.
     #[serde(default)]
     pub similar: Option<usize>,
+    /// When the call came in (RFC 3339, or `2019/2/28 11:25:05` in the city's zone); default now.
+    /// Only used with `id`.
+    #[serde(default)]
+    pub submitted: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -160,6 +175,11 @@ pub struct ClassifyResponse {
     /// Present when the request asked for `similar`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similar_cases: Option<Vec<SimilarCase>>,
+    /// Present when the request had an `id`: the case is kept (masked) and compared with the
+    /// recent cases; near-duplicates, its group's size, and `duplicate_of` when it repeats one.
+    /// Absent, with a warning in the log, when the case store cannot be written (locked, full).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related: Option<Related>,
 }
 
 const MAX_SIMILAR: usize = 10;
@@ -189,7 +209,7 @@ pub(super) fn enqueue(state: &AppState, text: String, top_k: usize) -> Result<Pe
 }
 
 /// Wait for a queued transcript's suggestion, up to the request timeout.
-pub(super) async fn answer(state: &AppState, pending: Pending) -> Result<Classified, ApiError> {
+pub(super) async fn answer(state: &AppState, pending: Pending) -> Result<EmbeddedSuggestion, ApiError> {
     match tokio::time::timeout(state.batcher.timeout(), pending).await {
         Ok(Ok(Ok(result))) => Ok(result),
         Ok(Ok(Err(e))) => Err(internal(e)),
@@ -214,15 +234,48 @@ pub async fn classify(
         n if n > MAX_SIMILAR => return Err(ApiError::unprocessable("invalid_similar", format!("similar must be at most {MAX_SIMILAR}"))),
         n => n,
     };
+    let submitted = case_time(&state, req.id.as_deref(), req.submitted.as_deref(), "submitted")?;
     let classified = answer(&state, enqueue(&state, req.text, top_k)?).await?;
-    let similar_cases = if similar > 0 {
-        let (store, case) = (state.feedback.clone(), req.id.clone());
-        let embedding = classified.embedding;
-        Some(tokio::task::spawn_blocking(move || store.similar(&embedding, similar, case.as_deref())).await.map_err(internal)??)
-    } else {
-        None
-    };
-    Ok(Json(ClassifyResponse { id: req.id, result: classified.suggestion, similar_cases }))
+    let (feedback, cases, case) = (state.feedback.clone(), state.cases.clone(), req.id.clone());
+    let (classified, similar_cases, related) = tokio::task::spawn_blocking(move || -> Result<_, crate::feedback::FeedbackError> {
+        let similar_cases = if similar > 0 { Some(feedback.similar(&classified.embedding, similar, case.as_deref())?) } else { None };
+        // The suggestion is the product; the history store only adds to it. A locked or full
+        // database costs the `related` field, not the answer.
+        let related = match (&case, submitted) {
+            (Some(id), Some(at)) => match cases.observe(&NewCase::from_suggestion(id, at, &classified)) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "case not recorded; answering without related cases");
+                    None
+                }
+            },
+            _ => None,
+        };
+        Ok((classified, similar_cases, related))
+    })
+    .await
+    .map_err(internal)??;
+    Ok(Json(ClassifyResponse { id: req.id, result: classified.suggestion, similar_cases, related }))
+}
+
+/// When a case with an id came in: its `submitted` time, or now. Checked before the model
+/// runs, so a bad time costs nothing. `None` when there is no id (nothing is recorded).
+fn case_time(state: &AppState, id: Option<&str>, submitted: Option<&str>, field: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(id) = id else { return Ok(None) };
+    if id.trim().is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable("invalid_id", "id must be 1 to 128 printable characters"));
+    }
+    match submitted {
+        None => Ok(Some(chrono::Utc::now())),
+        Some(t) => {
+            let at = crate::cases::time::parse_case_time(t, state.city_offset).map_err(|e| ApiError::unprocessable("invalid_time", format!("{field}: {e}")))?;
+            // The store's clock is its newest case: a time far ahead would expire every real case.
+            if at > chrono::Utc::now() + chrono::Duration::days(1) {
+                return Err(ApiError::unprocessable("invalid_time", format!("{field}: {t:?} is in the future")));
+            }
+            Ok(Some(at))
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -276,7 +329,7 @@ pub async fn classify_batch(
             Err(e) => Err(e),
         };
         results.push(match outcome {
-            Ok(c) => serde_json::to_value(ClassifyResponse { id, result: c.suggestion, similar_cases: None }).unwrap_or(serde_json::Value::Null),
+            Ok(c) => serde_json::to_value(ClassifyResponse { id, result: c.suggestion, similar_cases: None, related: None }).unwrap_or(serde_json::Value::Null),
             Err(e) => serde_json::json!({"id": id, "error": {"code": e.code, "message": e.message}}),
         });
     }

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dispatch::{AliasTable, DispatchModel, DispatchSuggestion};
-pub use reader::{FieldSpec, InputFormat};
-use reader::{CaseReader, InputRow};
+pub use reader::{CaseReader, FieldSpec, InputFormat};
+use reader::InputRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {

@@ -42,6 +42,8 @@ pub struct FieldSpec {
     pub text_fields: Vec<String>,
     pub id_field: String,
     pub compare_field: Option<String>,
+    /// When the case came in (`triage hotspots`).
+    pub time_field: Option<String>,
 }
 
 /// One case as read: its text, id and old label, or why it could not be read.
@@ -60,6 +62,7 @@ pub struct InputRow {
 pub struct Case {
     pub text: String,
     pub previous: Option<String>,
+    pub time: Option<String>,
 }
 
 pub enum CaseReader {
@@ -95,7 +98,7 @@ impl CaseReader {
                     .map(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').trim().to_string())
                     .collect();
                 let missing: Vec<&String> =
-                    spec.text_fields.iter().chain(std::iter::once(&spec.id_field)).chain(spec.compare_field.iter()).filter(|f| !headers.contains(f)).collect();
+                    spec.text_fields.iter().chain(std::iter::once(&spec.id_field)).chain(spec.compare_field.iter()).chain(spec.time_field.iter()).filter(|f| !headers.contains(f)).collect();
                 if !missing.is_empty() {
                     return Err(BatchError::Input {
                         path: path.display().to_string(),
@@ -190,7 +193,8 @@ fn parse_json_line(buf: &[u8], row: u64, line: u64, spec: &FieldSpec) -> InputRo
         return fail(id, format!("no text in {}", spec.text_fields.join(", ")));
     }
     let previous = spec.compare_field.as_ref().and_then(|f| obj.get(f)).and_then(field_text);
-    InputRow { row, line, id, case: Ok(Case { text, previous }) }
+    let time = spec.time_field.as_ref().and_then(|f| obj.get(f)).and_then(field_text);
+    InputRow { row, line, id, case: Ok(Case { text, previous, time }) }
 }
 
 fn parse_csv_record(record: &csv::ByteRecord, headers: &[String], row: u64, line: u64, spec: &FieldSpec) -> InputRow {
@@ -220,12 +224,20 @@ fn parse_csv_record(record: &csv::ByteRecord, headers: &[String], row: u64, line
     if text.is_empty() {
         return fail(id, format!("no text in {}", spec.text_fields.join(", ")));
     }
-    let previous = match spec.compare_field.as_deref().map(get) {
-        Some(Ok(v)) => v,
-        Some(Err(e)) => return fail(id, e),
-        None => None,
+    let optional = |field: &Option<String>| match field.as_deref().map(get) {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(e),
+        None => Ok(None),
     };
-    InputRow { row, line, id, case: Ok(Case { text, previous }) }
+    let previous = match optional(&spec.compare_field) {
+        Ok(v) => v,
+        Err(e) => return fail(id, e),
+    };
+    let time = match optional(&spec.time_field) {
+        Ok(v) => v,
+        Err(e) => return fail(id, e),
+    };
+    InputRow { row, line, id, case: Ok(Case { text, previous, time }) }
 }
 
 #[cfg(test)]
@@ -233,7 +245,7 @@ mod tests {
     use super::*;
 
     fn spec() -> FieldSpec {
-        FieldSpec { text_fields: vec!["title".into(), "text".into()], id_field: "id".into(), compare_field: Some("department".into()) }
+        FieldSpec { text_fields: vec!["title".into(), "text".into()], id_field: "id".into(), compare_field: Some("department".into()), time_field: None }
     }
 
     fn read_all(path: &Path, format: InputFormat, from: Option<Position>) -> Vec<(InputRow, Position)> {

@@ -89,6 +89,16 @@ pub struct DispatchSuggestion {
     pub model: ModelVersions,
 }
 
+/// A suggestion with the embedding it was made from and the masked text it read.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSuggestion {
+    pub suggestion: DispatchSuggestion,
+    pub embedding: Vec<f32>,
+    /// Normalised and PII-masked: the only form that may be stored.
+    pub text: String,
+    pub sites: crate::text::sites::Sites,
+}
+
 pub struct DispatchModel {
     pub taxonomy: Taxonomy,
     topic: ClassifierHead,
@@ -175,15 +185,24 @@ impl DispatchModel {
 
     /// Classify several transcripts; they share encoder batches.
     pub fn classify_batch(&self, raws: &[&str], top_k: usize) -> Result<Vec<DispatchSuggestion>, DispatchError> {
-        Ok(self.classify_batch_embedded(raws, top_k)?.into_iter().map(|(s, _)| s).collect())
+        Ok(self.classify_batch_embedded(raws, top_k)?.into_iter().map(|e| e.suggestion).collect())
     }
 
-    /// As [`Self::classify_batch`], with each transcript's embedding (for similar-case search).
-    pub fn classify_batch_embedded(&self, raws: &[&str], top_k: usize) -> Result<Vec<(DispatchSuggestion, Vec<f32>)>, DispatchError> {
+    /// As [`Self::classify_batch`], with what storing a case needs: the embedding (for
+    /// similar and related cases), the masked text and the sites it names.
+    pub fn classify_batch_embedded(&self, raws: &[&str], top_k: usize) -> Result<Vec<EmbeddedSuggestion>, DispatchError> {
         let prepared: Vec<_> = raws.iter().map(|r| self.pipeline.prepare(r)).collect();
         let texts: Vec<&str> = prepared.iter().map(|p| p.text.as_str()).collect();
         let embeddings = self.encoder.embed(&texts)?;
-        Ok(prepared.into_iter().zip(embeddings).map(|(p, e)| (self.suggest(p, &e.vector, top_k.max(1)), e.vector)).collect())
+        Ok(prepared
+            .into_iter()
+            .zip(embeddings)
+            .map(|(p, e)| {
+                let text = p.text.clone();
+                let sites = crate::text::sites::find_sites(&text);
+                EmbeddedSuggestion { suggestion: self.suggest(p, &e.vector, top_k.max(1)), embedding: e.vector, text, sites }
+            })
+            .collect())
     }
 
     /// The text pipeline the model reads with (normalisation and PII masking for storage).

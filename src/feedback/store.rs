@@ -46,13 +46,31 @@ pub struct FeedbackStore {
     encoder: String,
 }
 
-fn unit(v: &[f32]) -> Vec<f32> {
+/// `v` scaled to unit length, so a dot product is the cosine.
+pub(crate) fn unit(v: &[f32]) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter().map(|x| x / norm).collect()
     } else {
         v.to_vec()
     }
+}
+
+/// Open (creating the file and its folder if needed) the service's SQLite database, as both
+/// the feedback and the case store use it.
+pub(crate) fn open_database(path: &Path, schema: &str) -> Result<Connection, FeedbackError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| FeedbackError::Io { path: dir.display().to_string(), source })?;
+    }
+    let open_err = |source| FeedbackError::Open { path: path.display().to_string(), source };
+    let conn = Connection::open(path).map_err(open_err)?;
+    // WAL: readers (stats, export) never block the writer. NORMAL sync is durable across a
+    // process crash, which is what a server restart needs.
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+    conn.execute_batch(schema).map_err(open_err)?;
+    Ok(conn)
 }
 
 fn to_blob(v: &[f32]) -> Vec<u8> {
@@ -66,17 +84,7 @@ fn from_blob(b: &[u8]) -> Vec<f32> {
 impl FeedbackStore {
     /// Open (creating the file and its folder if needed) and load the embedding index.
     pub fn open(path: &Path, encoder: &str) -> Result<Self, FeedbackError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| FeedbackError::Io { path: dir.display().to_string(), source })?;
-        }
-        let open_err = |source| FeedbackError::Open { path: path.display().to_string(), source };
-        let conn = Connection::open(path).map_err(open_err)?;
-        // WAL: readers (stats, export) never block the writer. NORMAL sync is durable across a
-        // process crash, which is what a server restart needs.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        let conn = open_database(path, SCHEMA)?;
         let store = FeedbackStore { path: path.to_path_buf(), conn: Mutex::new(conn), index: RwLock::new(Vec::new()), encoder: encoder.to_string() };
         store.load_index()?;
         Ok(store)
@@ -110,7 +118,11 @@ impl FeedbackStore {
         let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let revisions: u32 = {
             let conn = self.conn();
-            conn.query_row(
+            // An explicit transaction: with RETURNING, an autocommit statement commits when it is
+            // reset, and a failed commit there (disk full) is silently dropped by query_row. The
+            // client would get 201 for a decision that was never stored.
+            let tx = conn.unchecked_transaction()?;
+            let revisions = tx.query_row(
                 "INSERT INTO feedback (case_id, text, suggested, suggested_first, chosen, chosen_rank, accepted_rank, operator_id, decided_at, received_at, encoder, embedding)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT(case_id) DO UPDATE SET
@@ -134,7 +146,9 @@ impl FeedbackStore {
                     vector.as_deref().map(to_blob),
                 ],
                 |row| row.get(0),
-            )?
+            )?;
+            tx.commit()?;
+            revisions
         };
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         index.retain(|c| c.case_id != r.case_id);

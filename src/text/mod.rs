@@ -10,6 +10,7 @@ pub mod normalize;
 pub mod pii;
 pub mod pipeline;
 pub mod places;
+pub mod sites;
 pub mod segment;
 
 pub use error::TextError;

@@ -20,7 +20,7 @@ use super::metrics::EvalReport;
 pub enum ReportError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: drawing the confusion matrix failed: {reason}")]
+    #[error("{path}: drawing a chart failed: {reason}")]
     Plot { path: PathBuf, reason: String },
 }
 
@@ -231,7 +231,7 @@ fn latin_char(c: char) -> bool {
 }
 
 impl Fonts {
-    fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.latin.is_some() || self.cjk.is_some()
     }
 
@@ -266,7 +266,7 @@ impl Fonts {
         out
     }
 
-    fn width(&self, size: f64, text: &str) -> u32 {
+    pub(crate) fn width(&self, size: f64, text: &str) -> u32 {
         self.runs(text).iter().map(|(fam, run)| run_width(fam, size, run)).sum()
     }
 }
@@ -278,8 +278,8 @@ fn run_width(family: &str, size: f64, text: &str) -> u32 {
 // ---------------------------------------------------------------------------------------------
 // Heatmap layout and drawing.
 
-const TICK_FONT: f64 = 13.0;
-const TITLE_FONT: f64 = 15.0;
+pub(crate) const TICK_FONT: f64 = 13.0;
+pub(crate) const TITLE_FONT: f64 = 15.0;
 /// Longest axis label in pixels; longer names are cut with an ellipsis.
 const MAX_LABEL_PX: u32 = 200;
 const MAX_CELL_TEXT_CLASSES: usize = 40;
@@ -365,7 +365,7 @@ pub(crate) fn plan_heatmap(report: &EvalReport, fonts: Fonts) -> HeatmapLayout {
 
 /// Where a piece of text sits relative to its anchor point.
 #[derive(Clone, Copy)]
-enum Anchor {
+pub(crate) enum Anchor {
     Start,
     Centre,
     End,
@@ -375,7 +375,7 @@ enum Anchor {
 /// `upright == false` turns it 90° anticlockwise (reading bottom to top); `anchor` is then
 /// along that direction, so `End` puts the end of the text at `pos`.
 #[allow(clippy::too_many_arguments)]
-fn draw_runs(
+pub(crate) fn draw_runs(
     root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     fonts: &Fonts,
     text: &str,
@@ -407,7 +407,7 @@ fn draw_runs(
 }
 
 /// matplotlib's "Blues", three stops: the share of a gold row that went to a cell.
-fn blues(share: f64) -> RGBColor {
+pub(crate) fn blues(share: f64) -> RGBColor {
     let stops = [(247.0, 251.0, 255.0), (107.0, 174.0, 214.0), (8.0, 48.0, 107.0)];
     let t = if share.is_finite() { share.clamp(0.0, 1.0) * 2.0 } else { 0.0 };
     let (a, b, f) = if t <= 1.0 { (stops[0], stops[1], t) } else { (stops[1], stops[2], t - 1.0) };

@@ -1,6 +1,7 @@
 // Drives the operator console in headless Chromium, keyboard only, the way an operator works:
 // type the call, leave the box with Esc, press 1; asked for the operator id, type it, press
-// Alt+1. Prints {"case_id", "chosen", "suggested"} as JSON for tests/console.rs to check
+// Alt+1; on the way, see today's hot spots and merge the call into the earlier case it repeats
+// with Alt+M. Prints {"case_id", "chosen", "suggested", "hot_spots"} as JSON for tests/console.rs to check
 // against the SQLite store.
 //   node console.mjs BASE_URL [SCREENSHOT.png]
 import { chromium } from "playwright-core";
@@ -37,6 +38,13 @@ try {
   if (!district.includes("朝阳区")) fail("district not shown: " + district);
   const marks = await page.$$eval("#highlighted mark", (ms) => ms.map((m) => m.textContent));
   if (marks.length === 0) fail("no keyword highlighted in the transcript");
+  // Today's hot spots (the test seeded five earlier calls about this barbecue) and the repeat
+  // banner: Alt+M merges this call into the earlier case instead of dispatching it again.
+  await page.waitForSelector("#hotspots li:not(.muted)", { timeout: 10000 });
+  const hotSpots = await page.$$eval("#hotspots li", (lis) => lis.map((li) => li.textContent));
+  await page.waitForSelector("#duplicate:not([hidden])", { timeout: 10000 });
+  await page.keyboard.press("Alt+m");
+  await page.waitForFunction(() => document.querySelector("#decision").textContent.includes("已合并至"), null, { timeout: 10000 });
 
   // Leave the box and press 1: no operator id yet, so the page asks for it and focuses it.
   await page.keyboard.press("Escape");
@@ -49,7 +57,7 @@ try {
   const chosen = await page.$eval("#departments li.chosen", (li) => li.dataset.department);
   if (errors.length) fail("page errors: " + errors.join("; "));
   if (screenshot) await page.screenshot({ path: screenshot });
-  console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks }));
+  console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks, hot_spots: hotSpots }));
 } finally {
   await browser.close();
 }

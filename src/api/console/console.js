@@ -138,12 +138,58 @@ function render(r, text) {
 
   highlight(text, r.keywords.map((k) => k.word));
 
+  renderRelated(r.related);
+
   const similar = r.similar_cases || [];
   $("similar").replaceChildren(...(similar.length ? similar.map((c) => {
     const li = document.createElement("li");
     li.textContent = `${nameOf(c.department)}｜相似度 ${(c.similarity * 100).toFixed(0)}%｜${c.excerpt}`;
     return li;
   }) : [Object.assign(document.createElement("li"), { className: "muted", textContent: "暂无相似的已派案例" })]));
+}
+
+// A repeat of a recent case: offer to merge it instead of dispatching it again.
+function renderRelated(related) {
+  const box = $("duplicate");
+  const target = related && (related.duplicate_of || (related.cases.length ? related.cases[0].case_id : null));
+  box.hidden = !target;
+  box.dataset.into = target || "";
+  if (!target) return;
+  const others = related.group_size > 1 ? `，同一事项近期已有 ${related.group_size - 1} 件来电` : "";
+  $("duplicate-text").textContent = (related.duplicate_of ? `疑似重复：与案件 ${target} 为同一事项` : `相关案件：${target}`) + others;
+}
+
+async function merge() {
+  const into = $("duplicate").dataset.into;
+  const msg = $("decision");
+  msg.classList.remove("error");
+  if (!into) return;
+  try {
+    await api("/v1/cases/merge", { case_id: state.caseId, into });
+    msg.textContent = `已合并至案件 ${into}，无需重复派单`;
+  } catch (e) {
+    msg.classList.add("error");
+    msg.textContent = "合并失败：" + e.message;
+  }
+}
+
+// Today's hot spots, refreshed every minute: what supervisors act on before more calls come.
+async function loadHotspots() {
+  const midnight = new Date();
+  midnight.setHours(0, 0, 0, 0);
+  try {
+    const r = await api("/v1/hotspots?limit=5&since=" + encodeURIComponent(midnight.toISOString()));
+    const list = r.hot_spots;
+    $("hotspots").replaceChildren(...(list.length ? list.map((h) => {
+      const li = document.createElement("li");
+      const where = [h.district, h.street].filter(Boolean).join(" ");
+      li.textContent = `${h.label}${where ? "｜" + where : ""}｜今日 ${h.count} 件（平时约 ${h.expected.toFixed(1)} 件）`;
+      return li;
+    }) : [Object.assign(document.createElement("li"), { className: "muted", textContent: "今日暂无明显上升的事项" })]));
+    $("hotspots-updated").textContent = "更新于 " + new Date().toLocaleTimeString("zh-CN");
+  } catch (e) {
+    $("hotspots-updated").textContent = "热点读取失败：" + e.message;
+  }
 }
 
 // Mark each keyword where it occurs in the operator's own text (built with text nodes, never
@@ -247,6 +293,7 @@ function newCall() {
   $("highlighted").replaceChildren();
   $("urgent").hidden = true;
   $("review").hidden = true;
+  $("duplicate").hidden = true;
   $("decision").textContent = "";
   ["d-department", "d-district", "d-street", "d-appeal", "d-topic", "d-confidence"].forEach((id) => ($(id).textContent = "—"));
   $("transcript").focus();
@@ -257,6 +304,9 @@ function onKey(e) {
   if (e.altKey && ["1", "2", "3"].includes(e.key)) {
     e.preventDefault();
     accept(Number(e.key));
+  } else if (e.altKey && (e.key === "m" || e.key === "M")) {
+    e.preventDefault();
+    merge();
   } else if (e.altKey && (e.key === "n" || e.key === "N")) {
     e.preventDefault();
     newCall();
@@ -282,6 +332,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("correct-form").addEventListener("submit", correct);
   $("new-call").addEventListener("click", newCall);
   document.addEventListener("keydown", onKey);
+  $("merge").addEventListener("click", merge);
   loadTaxonomy();
+  loadHotspots();
+  setInterval(loadHotspots, 60_000);
   $("transcript").focus();
 });
