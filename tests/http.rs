@@ -221,7 +221,7 @@ fn openapi_json_describes_every_route_and_validates() {
     assert_eq!(r.status, 200);
     let doc = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/healthz", "/readyz", "/metrics", "/v1/segment", "/v1/embed", "/v1/classify", "/v1/classify/batch", "/v1/taxonomy"] {
+    for path in ["/healthz", "/readyz", "/metrics", "/v1/segment", "/v1/embed", "/v1/classify", "/v1/classify/batch", "/v1/taxonomy", "/v1/hotspots", "/v1/cases/merge"] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
     // Every reference points at a schema that exists.

@@ -17,6 +17,7 @@ use crate::cases::time::parse_case_time;
 use crate::cases::HotSpot;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HotspotQuery {
     /// Start of the window: RFC 3339 or a wall-clock time such as `2026-11-27 00:00:00`
