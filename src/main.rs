@@ -962,13 +962,13 @@ fn serve(settings: Settings) -> Result<()> {
         Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,
         None => api::ApiKeys::none(),
     };
-    let feedback = hotline_triage::feedback::FeedbackStore::open(&settings.server.feedback_db, &dispatch.encoder().version().to_string())
+    let feedback = hotline_triage::feedback::FeedbackStore::open(&settings.server.feedback_db, dispatch.encoder().version())
         .with_context(|| "cannot open the feedback store (set server.feedback_db or TRIAGE_FEEDBACK_DB)")?;
     tracing::info!("feedback store {}", settings.server.feedback_db.display());
     let city_offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
     let cases = hotline_triage::cases::CaseStore::open(
         &settings.server.feedback_db,
-        &dispatch.encoder().version().to_string(),
+        dispatch.encoder().version(),
         dispatch.encoder().dimension(),
         settings.cases.clone(),
     )

@@ -338,52 +338,55 @@ pub fn run(model: &DispatchModel, aliases: Option<&AliasTable>, opts: &BatchOpti
     let mut processed_now = 0u64;
     let chunk_rows = opts.chunk_rows.max(1);
 
-    while !already_complete {
-        let mut chunk: Vec<InputRow> = Vec::with_capacity(chunk_rows);
-        while chunk.len() < chunk_rows {
-            match reader.next_row()? {
-                Some(row) => chunk.push(row),
-                None => break,
-            }
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let mine: Vec<&InputRow> = chunk.iter().filter(|r| opts.shard.is_none_or(|s| s.takes(&row_key(r)))).collect();
-        counts.input += chunk.len() as u64;
-        counts.other_shards += (chunk.len() - mine.len()) as u64;
-        let ok: Vec<&InputRow> = mine.iter().copied().filter(|r| r.case.is_ok()).collect();
-        let texts: Vec<&str> = ok.iter().map(|r| r.case.as_ref().map(|c| c.text.as_str()).unwrap_or("")).collect();
-        let results = classify_isolating_failures(model, &texts);
-        let mut by_row: std::collections::HashMap<u64, Result<DispatchSuggestion, String>> = ok.iter().map(|r| r.row).zip(results).collect();
-        for row in mine {
-            let outcome = match &row.case {
-                Err(reason) => Err(reason.clone()),
-                Ok(_) => by_row.remove(&row.row).unwrap_or_else(|| Err("not classified".into())),
-            };
-            let outcome = outcome.and_then(|s| row.case.as_ref().map(|c| (s, c)).map_err(Clone::clone));
-            match outcome {
-                Ok((s, case)) => {
-                    out.write(&encode(out_format, &reclassified(row, &s, case.previous.as_deref(), aliases, model, &case.text)))?;
-                    counts.processed += 1;
-                    processed_now += 1;
-                }
-                Err(reason) => {
-                    let bad = BadRow { row: row.row, line: row.line, id: row.id.as_deref(), reason: &reason };
-                    let mut line = serde_json::to_vec(&bad).unwrap_or_default();
-                    line.push(b'\n');
-                    errors.write(&line)?;
-                    counts.errors += 1;
+    // A run whose checkpoint says complete has nothing left to read.
+    if !already_complete {
+        loop {
+            let mut chunk: Vec<InputRow> = Vec::with_capacity(chunk_rows);
+            while chunk.len() < chunk_rows {
+                match reader.next_row()? {
+                    Some(row) => chunk.push(row),
+                    None => break,
                 }
             }
+            if chunk.is_empty() {
+                break;
+            }
+            let mine: Vec<&InputRow> = chunk.iter().filter(|r| opts.shard.is_none_or(|s| s.takes(&row_key(r)))).collect();
+            counts.input += chunk.len() as u64;
+            counts.other_shards += (chunk.len() - mine.len()) as u64;
+            let ok: Vec<&InputRow> = mine.iter().copied().filter(|r| r.case.is_ok()).collect();
+            let texts: Vec<&str> = ok.iter().map(|r| r.case.as_ref().map(|c| c.text.as_str()).unwrap_or("")).collect();
+            let results = classify_isolating_failures(model, &texts);
+            let mut by_row: std::collections::HashMap<u64, Result<DispatchSuggestion, String>> = ok.iter().map(|r| r.row).zip(results).collect();
+            for row in mine {
+                let outcome = match &row.case {
+                    Err(reason) => Err(reason.clone()),
+                    Ok(_) => by_row.remove(&row.row).unwrap_or_else(|| Err("not classified".into())),
+                };
+                let outcome = outcome.and_then(|s| row.case.as_ref().map(|c| (s, c)).map_err(Clone::clone));
+                match outcome {
+                    Ok((s, case)) => {
+                        out.write(&encode(out_format, &reclassified(row, &s, case.previous.as_deref(), aliases, model, &case.text)))?;
+                        counts.processed += 1;
+                        processed_now += 1;
+                    }
+                    Err(reason) => {
+                        let bad = BadRow { row: row.row, line: row.line, id: row.id.as_deref(), reason: &reason };
+                        let mut line = serde_json::to_vec(&bad).unwrap_or_default();
+                        line.push(b'\n');
+                        errors.write(&line)?;
+                        counts.errors += 1;
+                    }
+                }
+            }
+            let output_bytes = out.commit()?;
+            let errors_bytes = errors.commit()?;
+            checkpoint::save(
+                &ckpt_path,
+                &checkpoint::Checkpoint { job: key.clone(), input_fingerprint: fingerprint.clone(), position: reader.position(), counts, output_bytes, errors_bytes, complete: false },
+            )?;
+            meter.update(reader.position().byte, &counts, processed_now, reader.position().byte - start_byte);
         }
-        let output_bytes = out.commit()?;
-        let errors_bytes = errors.commit()?;
-        checkpoint::save(
-            &ckpt_path,
-            &checkpoint::Checkpoint { job: key.clone(), input_fingerprint: fingerprint.clone(), position: reader.position(), counts, output_bytes, errors_bytes, complete: false },
-        )?;
-        meter.update(reader.position().byte, &counts, processed_now, reader.position().byte - start_byte);
     }
     let output_bytes = out.commit()?;
     let errors_bytes = errors.commit()?;

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 pub const CODE_BITS: usize = 384;
 const WORDS: usize = CODE_BITS / 64;
 /// Fixed, so codes written by one process are comparable with another's.
-const PLANES_SEED: u64 = 0x1234_5678_12_345;
+const PLANES_SEED: u64 = 0x1_2345_6781_2345;
 
 type Code = [u64; WORDS];
 

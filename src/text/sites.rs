@@ -68,7 +68,7 @@ pub fn find_sites(text: &str) -> Sites {
         let Some(suffix) = SUFFIXES.iter().filter(|s| found.ends_with(**s)).max_by_key(|s| s.len()) else { continue };
         // Cut back to the last boundary before the suffix (the suffix itself may hold one: 小区).
         let prefix = &found[..found.len() - suffix.len()];
-        let name = match prefix.char_indices().filter(|(_, c)| BOUNDARY_CHARS.contains(c)).last() {
+        let name = match prefix.char_indices().rfind(|(_, c)| BOUNDARY_CHARS.contains(c)) {
             Some((i, c)) => &found[i + c.len_utf8()..],
             None => found,
         };
