@@ -52,14 +52,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
     Json(serde_json::json!({ "status": "ready", "model": state.encoder.version() }))
 }
 
-/// Characters that show nothing: zero-width spaces and joiners, direction marks and
-/// overrides, the byte-order mark. A text made only of them (and spaces) is empty.
-fn invisible(c: char) -> bool {
-    c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
-}
-
 pub(super) fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError> {
-    if text.chars().all(invisible) {
+    // A text of nothing but spaces and characters the normaliser drops is empty.
+    if text.chars().all(|c| c.is_whitespace() || crate::text::normalize::is_invisible(c)) {
         return Err(ApiError::unprocessable("text_empty", format!("{field} is empty")));
     }
     let chars = text.chars().count();
@@ -262,7 +257,7 @@ pub async fn classify(
 /// runs, so a bad time costs nothing. `None` when there is no id (nothing is recorded).
 fn case_time(state: &AppState, id: Option<&str>, submitted: Option<&str>, field: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     let Some(id) = id else { return Ok(None) };
-    if id.trim().is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
+    if id.trim().is_empty() || !crate::feedback::printable_id(id) {
         return Err(ApiError::unprocessable("invalid_id", "id must be 1 to 128 printable characters"));
     }
     match submitted {

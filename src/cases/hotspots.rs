@@ -195,19 +195,26 @@ pub fn bursts_since(store: &CaseStore, since: i64, until: i64, s: &HotspotSettin
     Ok(bursts)
 }
 
-fn mode<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
+/// Each distinct value with how often it occurs, most frequent first; ties keep the order of
+/// first appearance, so the answer does not depend on hash order.
+fn tally<'a>(values: impl Iterator<Item = &'a str>) -> Vec<(&'a str, usize)> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for v in values {
-        let n = counts.entry(v).or_insert(0);
-        if *n == 0 {
-            order.push(v);
+        match index.get(v) {
+            Some(&i) => counts[i].1 += 1,
+            None => {
+                index.insert(v, counts.len());
+                counts.push((v, 1));
+            }
         }
-        *n += 1;
     }
-    // Ties go to the first seen, so the answer does not depend on hash order.
-    let max = counts.values().copied().max()?;
-    order.into_iter().find(|v| counts[v] == max).map(String::from)
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts
+}
+
+fn mode<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    tally(values).first().map(|(v, _)| v.to_string())
 }
 
 /// Label a group from its cases in the window: the keywords most of them share, the place
@@ -224,20 +231,8 @@ pub fn describe(store: &CaseStore, bursts: &[Burst], limit: usize, topic_name: i
 }
 
 fn hot_spot(rank: usize, b: &Burst, members: &[StoredCase], examples: usize, topic_name: &impl Fn(&str) -> String) -> HotSpot {
-    let mut df: HashMap<&str, usize> = HashMap::new();
-    let mut first_seen: Vec<&str> = Vec::new();
-    for m in members {
-        for k in &m.keywords {
-            let n = df.entry(k.as_str()).or_insert(0);
-            if *n == 0 {
-                first_seen.push(k);
-            }
-            *n += 1;
-        }
-    }
-    let mut keywords: Vec<&str> = first_seen;
-    keywords.sort_by_key(|k| std::cmp::Reverse(df[k]));
-    let keywords: Vec<String> = keywords.into_iter().take(5).map(String::from).collect();
+    // The keywords most of its cases share (each case lists a keyword once).
+    let keywords: Vec<String> = tally(members.iter().flat_map(|m| m.keywords.iter().map(String::as_str))).into_iter().take(5).map(|(k, _)| k.to_string()).collect();
     let site = mode(members.iter().flat_map(|m| m.sites.names.iter().map(String::as_str)));
     let district = mode(members.iter().filter_map(|m| m.district.as_deref()));
     let street = mode(members.iter().filter_map(|m| m.street.as_deref()));

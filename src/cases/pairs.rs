@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{DispatchModel, EmbeddedSuggestion};
+use crate::model::cosine;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelledPair {
@@ -121,11 +122,10 @@ pub fn load_texts(path: &Path, pairs: &[LabelledPair], text_fields: &[String]) -
 fn pair_evidence(a: &EmbeddedSuggestion, b: &EmbeddedSuggestion, same: bool) -> PairEvidence {
     let case = |e: &EmbeddedSuggestion| super::NewCase::from_suggestion("", chrono::DateTime::UNIX_EPOCH, e);
     let (ca, cb) = (case(a), case(b));
-    let conflict = |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(x), Some(y)) if x != y);
     PairEvidence {
         similarity: cosine(&a.embedding, &b.embedding),
         same_topic: ca.topic == cb.topic,
-        same_place: ca.sites.agree(&cb.sites) && !conflict(&ca.district, &cb.district) && !conflict(&ca.street, &cb.street),
+        same_place: ca.place_agrees(&cb.sites, cb.district.as_deref(), cb.street.as_deref()),
         shared_keywords: ca.keywords.iter().filter(|k| cb.keywords.contains(k)).count(),
         same,
     }
@@ -171,12 +171,6 @@ pub fn evidence(model: &DispatchModel, pairs: &[LabelledPair], texts: &HashMap<S
         .iter()
         .map(|p| pair_evidence(by_id[p.a.as_str()], by_id[p.b.as_str()], p.same))
         .collect())
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (n(a) * n(b)).max(1e-12)
 }
 
 pub fn score(evidence: &[PairEvidence], rule: Rule, threshold: f32) -> Prf {

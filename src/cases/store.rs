@@ -78,6 +78,15 @@ impl NewCase {
     }
 }
 
+impl NewCase {
+    /// Whether another case's place can be this one's: no conflicting district or street, and
+    /// named sites that overlap when both name some. Silence is never a conflict.
+    pub fn place_agrees(&self, sites: &Sites, district: Option<&str>, street: Option<&str>) -> bool {
+        let conflict = |a: &Option<String>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        self.sites.agree(sites) && !conflict(&self.district, district) && !conflict(&self.street, street)
+    }
+}
+
 /// A stored case, as hot spots and reports read it.
 #[derive(Debug, Clone)]
 pub struct StoredCase {
@@ -325,8 +334,8 @@ impl CaseStore {
             }
             if self.settings.same_place {
                 let sites: Sites = serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default();
-                let conflict = |a: &Option<String>, b: Option<String>| matches!((a, b), (Some(a), Some(b)) if *a != b);
-                if !sites.agree(&case.sites) || conflict(&case.district, r.get(6)?) || conflict(&case.street, r.get(7)?) {
+                let (district, street): (Option<String>, Option<String>) = (r.get(6)?, r.get(7)?);
+                if !case.place_agrees(&sites, district.as_deref(), street.as_deref()) {
                     continue;
                 }
             }
@@ -379,6 +388,10 @@ impl CaseStore {
         let mut stmt = conn.prepare("SELECT grp, at, topic, district FROM cases ORDER BY at, id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn is_empty(&self) -> Result<bool, FeedbackError> {
+        Ok(self.conn().query_row("SELECT NOT EXISTS (SELECT 1 FROM cases)", [], |r| r.get(0))?)
     }
 
     /// The group and duplicate root the store holds for a case.

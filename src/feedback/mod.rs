@@ -131,6 +131,12 @@ fn invalid(code: &'static str, message: impl Into<String>) -> InvalidFeedback {
 
 const MAX_ID_CHARS: usize = 128;
 
+/// A case or operator id the service will store: at most 128 characters, none of them control
+/// characters. (Empty ids are each caller's own error.)
+pub fn printable_id(value: &str) -> bool {
+    value.chars().count() <= MAX_ID_CHARS && !value.chars().any(char::is_control)
+}
+
 impl FeedbackRecord {
     /// Check a decision before it is stored. Returns its time as RFC 3339 UTC.
     pub fn validate(&self, is_department: impl Fn(&str) -> bool) -> Result<String, InvalidFeedback> {
@@ -138,7 +144,7 @@ impl FeedbackRecord {
             if value.trim().is_empty() {
                 return Err(invalid("field_empty", format!("{field} is empty")));
             }
-            if value.chars().count() > MAX_ID_CHARS || value.chars().any(char::is_control) {
+            if !printable_id(value) {
                 return Err(invalid("invalid_id", format!("{field} must be at most {MAX_ID_CHARS} printable characters")));
             }
         }

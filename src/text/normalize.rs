@@ -80,15 +80,21 @@ fn join_turns(turns: &[Turn]) -> String {
     text
 }
 
-/// Width folding, zero-width and control character removal, whitespace unification.
+/// Characters that show nothing and carry no meaning in a transcript: zero-width spaces and
+/// joiners, direction marks, embeddings, overrides and isolates, the BOM, soft hyphens, and
+/// control characters. They come from copy-paste out of web forms and split words.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+        || (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+/// Width folding, invisible character removal, whitespace unification.
 fn clean_chars(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for c in raw.chars() {
         match c {
-            // Zero-width and BOM characters come from copy-paste out of web forms and split words.
-            '\u{200B}'..='\u{200F}' | '\u{FEFF}' | '\u{2060}' | '\u{00AD}' => {}
+            c if is_invisible(c) => {}
             '\n' | '\r' | '\t' | '\u{3000}' => out.push(' '),
-            c if c.is_control() => {}
             c if c.is_whitespace() => out.push(' '),
             // Full-width forms of ！，：；？（） are the normal Chinese punctuation: keep them.
             '！' | '，' | '：' | '；' | '？' | '（' | '）' => out.push(c),
@@ -385,6 +391,7 @@ mod tests {
     #[test]
     fn zero_width_and_control_characters_vanish() {
         assert_eq!(norm("油\u{200B}烟\u{FEFF}扰\u{2060}民\u{0007}"), "油烟扰民");
+        assert_eq!(norm("楼下\u{202E}饭馆\u{2066}油烟\u{2069}\u{00AD}"), "楼下饭馆油烟", "direction controls too");
         assert_eq!(norm("\u{200C}\u{200D}"), "");
     }
 
