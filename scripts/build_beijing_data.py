@@ -55,6 +55,23 @@ def transcript_split(row_id):
     return "dev" if hashlib.sha256(row_id.encode()).digest()[0] < 256 * 0.15 else "train"
 
 
+# Medical insurance moved from the human-resources bureaus to new 医疗保障局 in the 2018 reform;
+# Jiamusi's letters still went to 人社局, but in Beijing 市医保局 answers them. A letter about
+# medical insurance alone is relabelled; one that also raises pensions, wages or jobs is ambiguous
+# and left out of the department and topic heads.
+MEDICAL_INSURANCE = ("医保", "医疗保险", "新农合", "医疗保障", "居民医疗")
+OTHER_SOCIAL_SECURITY = ("养老", "工资", "失业", "工伤", "就业", "劳动", "退休金", "社保")
+
+
+def medical_insurance_relabel(dept, text):
+    """The department a mapped letter trains under, or None to leave it out."""
+    if dept != "human_resources_social_security" or not any(w in text for w in MEDICAL_INSURANCE):
+        return dept
+    if any(w in text for w in OTHER_SOCIAL_SECURITY):
+        return None
+    return "healthcare_security"
+
+
 def letter_text(row):
     return "\n".join(x for x in (row.get("title", ""), row.get("text", "")) if x)
 
@@ -107,6 +124,8 @@ def main():
             text = letter_text(row)
             if not text:
                 continue
+            if dept in departments:
+                dept = medical_insurance_relabel(dept, text)
             if dept in departments:
                 mapped[name] += 1
                 add("department", text, dept, row["split"], name)
