@@ -1,8 +1,9 @@
-//! The BERT encoder of multilingual-e5-small, written against candle's quantized tensors so
-//! the same code runs the 4-bit weights (Q4_0, via candle's quantized matmul) and f32
-//! weights (the hf-hub route, or Q4_0 dequantized at load).
+//! The BERT encoder of multilingual-e5-small: loading, and the forward pass of each weight
+//! mode. The 4-bit weights (Q4_0) run as a candle graph through candle's quantized matmul; f32
+//! weights (the hf-hub route, or Q4_0 dequantized at load) run packed (`packed.rs`).
 
 use super::kernels::{gelu_erf_inplace, MaskedSoftmax};
+use super::packed::{PackedBert, PackedEmbeddings, PackedLayer, PackedLinear, PackedNorm};
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::LayerNorm;
@@ -125,10 +126,10 @@ pub fn tensor_names(config: &BertConfig) -> Vec<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightMode {
-    /// As stored: Q4_0 matrices run through candle's quantized matmul. Smallest in memory,
-    /// but on this CPU 3.6x slower than f32 at batch shapes (docs/weights.md).
+    /// As stored: Q4_0 matrices run through candle's graph and quantized matmul. Smallest in
+    /// memory, but several times slower than f32 on this CPU (README, "Weights").
     Quantized,
-    /// Expanded to f32 at load and run through candle's f32 gemm: the fastest CPU path.
+    /// Expanded to f32 at load and run packed (`packed.rs`): the fastest CPU path.
     #[default]
     F32,
 }
@@ -164,10 +165,15 @@ struct Layer {
 pub struct Bert {
     config: BertConfig,
     word_embeddings: QMatMul,
-    position_embeddings: Tensor,
-    token_type_embeddings: Tensor,
-    embeddings_norm: LayerNorm,
-    layers: Vec<Layer>,
+    stack: Stack,
+}
+
+/// The layers above the word embeddings, in the form each weight mode runs fastest.
+enum Stack {
+    /// Quantized weights: candle's graph and its quantized matmul ([`Bert::forward`]).
+    Graph { position_embeddings: Tensor, token_type_embeddings: Tensor, embeddings_norm: LayerNorm, layers: Vec<Layer> },
+    /// f32 weights: packed windows and fused passes ([`Bert::pooled_packed`], `packed.rs`).
+    Packed(PackedBert),
 }
 
 struct Loader<'a, S: TensorSource> {
@@ -205,16 +211,41 @@ impl<S: TensorSource> Loader<'_, S> {
     fn layer_norm(&mut self, prefix: &str, eps: f64) -> Result<LayerNorm, ModelError> {
         Ok(LayerNorm::new(self.f32(&format!("{prefix}.weight"))?, self.f32(&format!("{prefix}.bias"))?, eps))
     }
+
+    fn values(&mut self, name: &str) -> Result<Vec<f32>, ModelError> {
+        Ok(self.f32(name)?.flatten_all()?.to_vec1()?)
+    }
+
+    fn packed_linear(&mut self, prefix: &str) -> Result<PackedLinear, ModelError> {
+        let name = format!("{prefix}.weight");
+        let (outputs, inputs) = match self.shapes.get(&name).map(Vec::as_slice) {
+            Some(&[o, i]) => (o, i),
+            _ => return Err(ModelError::invalid("encoder weights", format!("{name} is not a matrix"))),
+        };
+        Ok(PackedLinear::new(self.values(&name)?, self.values(&format!("{prefix}.bias"))?, outputs, inputs))
+    }
+
+    fn packed_norm(&mut self, prefix: &str, eps: f64) -> Result<PackedNorm, ModelError> {
+        Ok(PackedNorm::new(self.values(&format!("{prefix}.weight"))?, self.values(&format!("{prefix}.bias"))?, eps as f32))
+    }
 }
 
 impl Bert {
     pub fn load(config: BertConfig, source: &mut impl TensorSource, mode: WeightMode) -> Result<Self, ModelError> {
         let shapes = config.tensor_shapes().into_iter().collect();
         let mut ld = Loader { source, shapes, mode };
-        let eps = config.layer_norm_eps;
         // The embedding table is only gathered from, never multiplied: keep it quantized in
         // both modes (a 250k × 384 f32 copy would cost 384 MB for rows we rarely read).
         let word_embeddings = QMatMul::from_qtensor(ld.qtensor("embeddings.word_embeddings.weight")?)?;
+        let stack = match mode {
+            WeightMode::Quantized => Self::load_graph(&config, &mut ld)?,
+            WeightMode::F32 => Self::load_packed(&config, &mut ld)?,
+        };
+        Ok(Bert { config, word_embeddings, stack })
+    }
+
+    fn load_graph<S: TensorSource>(config: &BertConfig, ld: &mut Loader<'_, S>) -> Result<Stack, ModelError> {
+        let eps = config.layer_norm_eps;
         let position_embeddings = ld.f32("embeddings.position_embeddings.weight")?;
         let token_type_embeddings = ld.f32("embeddings.token_type_embeddings.weight")?;
         let embeddings_norm = ld.layer_norm("embeddings.LayerNorm", eps)?;
@@ -232,7 +263,56 @@ impl Bert {
                 output_norm: ld.layer_norm(&format!("{p}.output.LayerNorm"), eps)?,
             });
         }
-        Ok(Bert { config, word_embeddings, position_embeddings, token_type_embeddings, embeddings_norm, layers })
+        Ok(Stack::Graph { position_embeddings, token_type_embeddings, embeddings_norm, layers })
+    }
+
+    fn load_packed<S: TensorSource>(config: &BertConfig, ld: &mut Loader<'_, S>) -> Result<Stack, ModelError> {
+        let eps = config.layer_norm_eps;
+        let h = config.hidden_size;
+        let embeddings = PackedEmbeddings {
+            positions: ld.values("embeddings.position_embeddings.weight")?,
+            token_type: ld.values("embeddings.token_type_embeddings.weight")?[..h].to_vec(),
+            norm: ld.packed_norm("embeddings.LayerNorm", eps)?,
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for l in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            let qkv = ["query", "key", "value"]
+                .iter()
+                .map(|part| ld.packed_linear(&format!("{p}.attention.self.{part}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            layers.push(PackedLayer {
+                qkv: PackedLinear::stack(qkv),
+                attention_out: ld.packed_linear(&format!("{p}.attention.output.dense"))?,
+                attention_norm: ld.packed_norm(&format!("{p}.attention.output.LayerNorm"), eps)?,
+                intermediate: ld.packed_linear(&format!("{p}.intermediate.dense"))?,
+                output: ld.packed_linear(&format!("{p}.output.dense"))?,
+                output_norm: ld.packed_norm(&format!("{p}.output.LayerNorm"), eps)?,
+            });
+        }
+        Ok(Stack::Packed(PackedBert { hidden: h, heads: config.num_attention_heads, embeddings, layers }))
+    }
+
+    /// Whether [`Bert::pooled_packed`] runs these weights (f32), rather than [`Bert::forward`].
+    pub fn is_packed(&self) -> bool {
+        matches!(self.stack, Stack::Packed(_))
+    }
+
+    /// Mean-pooled embeddings of windows of token ids, run packed end to end without padding.
+    /// Only for f32 weights ([`Bert::is_packed`]).
+    pub fn pooled_packed(&self, windows: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let Stack::Packed(packed) = &self.stack else { candle_core::bail!("pooled_packed needs f32 weights") };
+        let max = self.config.max_position_embeddings;
+        if let Some(w) = windows.iter().find(|w| w.len() > max) {
+            candle_core::bail!("a window of {} tokens exceeds the {max} positions", w.len());
+        }
+        let ids: Vec<u32> = windows.iter().flat_map(|w| w.iter().copied()).collect();
+        let lengths: Vec<usize> = windows.iter().map(|w| w.len()).collect();
+        if ids.is_empty() {
+            return Ok(vec![vec![0.0; self.config.hidden_size]; windows.len()]);
+        }
+        let words = self.word_embeddings.embedding(&Tensor::new(ids, &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(packed.pooled(words, &lengths))
     }
 
     pub fn config(&self) -> &BertConfig {
@@ -244,15 +324,18 @@ impl Bert {
     /// `ids` is (batch, len) u32 and `mask` (batch, len) f32 with 1 for real tokens. Position
     /// ids run 0..len as in BERT (not offset as in RoBERTa), matching e5's checkpoint.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let Stack::Graph { position_embeddings, token_type_embeddings, embeddings_norm, layers } = &self.stack else {
+            candle_core::bail!("forward runs quantized weights; f32 weights run through pooled_packed")
+        };
         let (batch, len) = ids.dims2()?;
         let hidden = self.config.hidden_size;
         let heads = self.config.num_attention_heads;
         let head_dim = hidden / heads;
 
         let words = self.word_embeddings.embedding(ids)?;
-        let positions = self.position_embeddings.narrow(0, 0, len)?.unsqueeze(0)?;
-        let types = self.token_type_embeddings.narrow(0, 0, 1)?.unsqueeze(0)?;
-        let mut xs = self.embeddings_norm.forward(&words.broadcast_add(&positions)?.broadcast_add(&types)?)?;
+        let positions = position_embeddings.narrow(0, 0, len)?.unsqueeze(0)?;
+        let types = token_type_embeddings.narrow(0, 0, 1)?.unsqueeze(0)?;
+        let mut xs = embeddings_norm.forward(&words.broadcast_add(&positions)?.broadcast_add(&types)?)?;
 
         // Padding keys get a large negative bias so softmax gives them ~0 weight.
         let key_bias: Vec<f32> = ((mask.ones_like()? - mask)? * -1e4f64)?.flatten_all()?.to_vec1()?;
@@ -260,7 +343,7 @@ impl Bert {
         let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
             t.reshape((batch, len, heads, head_dim))?.transpose(1, 2)?.contiguous()
         };
-        for layer in &self.layers {
+        for layer in layers {
             let q = split_heads(layer.query.forward(&xs)?)?;
             let k = split_heads(layer.key.forward(&xs)?)?;
             let v = split_heads(layer.value.forward(&xs)?)?;
@@ -282,5 +365,58 @@ impl Bert {
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9, f64::INFINITY)?;
         summed.broadcast_div(&counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tiny;
+
+    /// The f32 weights run through candle's graph, as they did before `packed.rs`.
+    fn graph_f32(folder: &crate::model::ModelFolder) -> Bert {
+        let config = folder.config.clone();
+        let mut source = folder.tensors().unwrap();
+        let mut ld = Loader { source: &mut source, shapes: config.tensor_shapes().into_iter().collect(), mode: WeightMode::F32 };
+        let word_embeddings = QMatMul::from_qtensor(ld.qtensor("embeddings.word_embeddings.weight").unwrap()).unwrap();
+        let stack = Bert::load_graph(&config, &mut ld).unwrap();
+        Bert { config, word_embeddings, stack }
+    }
+
+    #[test]
+    fn packed_windows_match_the_padded_candle_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = tiny::write_folder(&dir.path().join("enc"));
+        let packed = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32).unwrap();
+        assert!(packed.is_packed());
+        let graph = graph_f32(&folder);
+
+        let vocab = tiny::pieces().len() as u32;
+        let windows: Vec<Vec<u32>> = vec![
+            vec![0, 5, 9, 12, 2],
+            vec![0, 7, 2],
+            std::iter::once(0).chain((0..58).map(|i| 4 + (i * 7) % (vocab - 4))).chain(std::iter::once(2)).collect(),
+        ];
+        let refs: Vec<&[u32]> = windows.iter().map(|w| w.as_slice()).collect();
+        let mine = packed.pooled_packed(&refs).unwrap();
+
+        let len = windows.iter().map(Vec::len).max().unwrap();
+        let mut ids = Vec::new();
+        let mut mask = Vec::new();
+        for w in &windows {
+            ids.extend(w.iter().copied().chain(std::iter::repeat_n(1, len - w.len())));
+            mask.extend(std::iter::repeat_n(1f32, w.len()).chain(std::iter::repeat_n(0f32, len - w.len())));
+        }
+        let ids = Tensor::from_vec(ids, (windows.len(), len), &Device::Cpu).unwrap();
+        let mask = Tensor::from_vec(mask, (windows.len(), len), &Device::Cpu).unwrap();
+        let hidden = graph.forward(&ids, &mask).unwrap();
+        let reference = Bert::mean_pool(&hidden, &mask).unwrap().to_vec2::<f32>().unwrap();
+
+        for (a, b) in mine.iter().zip(&reference) {
+            let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4, "packed and graph differ by {worst}");
+        }
+        assert!(packed.forward(&ids, &mask).is_err(), "f32 weights have no graph to run");
+        assert!(packed.pooled_packed(&[&vec![4u32; 65]]).is_err(), "a window longer than the positions is refused");
     }
 }

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
 use super::bert::{Bert, WeightMode};
+use super::packed::TOKENS_PER_PASS;
 use super::pieces::PieceTokenizer;
 use super::error::ModelError;
 use super::folder::{ModelFolder, QUERY_PREFIX};
@@ -21,8 +22,9 @@ pub struct EncoderOptions {
     pub max_tokens: usize,
     /// Tokens shared by consecutive windows, so no sentence is only ever seen cut in half.
     pub window_overlap: usize,
-    /// Windows per forward pass. Small batches, two at a time, beat one big one on this CPU
-    /// (`triage model bench`: 4 windows gave 11.3 texts/s, 16 gave 8.2, 32 gave 6.8).
+    /// Windows per forward pass of the quantized weights. Small batches, two at a time, beat
+    /// one big one on this CPU (`triage model bench`: 4 windows gave 11.3 texts/s, 16 gave 8.2,
+    /// 32 gave 6.8). f32 weights run packed instead, up to `packed::TOKENS_PER_PASS` tokens a pass.
     pub batch_size: usize,
     pub weights: WeightMode,
     /// Use at most this many windows of a text, 0 for all. Only for recipes that ask for it
@@ -169,8 +171,29 @@ impl Encoder {
         let mut window_counts = vec![0usize; texts.len()];
         // Batches run side by side: candle spreads only the matrix products over the cores, so
         // one forward pass leaves a core idle through every other op.
-        let batches: Vec<Vec<&Window>> = order.chunks(self.options.batch_size).map(|c| c.iter().map(|&w| &windows[w]).collect()).collect();
-        let pooled: Vec<Vec<Vec<f32>>> = batches.par_iter().map(|b| self.forward_pooled(b)).collect::<Result<_, _>>()?;
+        let batches: Vec<Vec<&Window>> = if self.bert.is_packed() {
+            // Packed windows carry no padding, so a pass takes as many as fit its token budget.
+            let mut passes: Vec<Vec<&Window>> = Vec::new();
+            let mut tokens = 0;
+            for &w in &order {
+                let len = windows[w].ids.len();
+                if passes.is_empty() || tokens + len > TOKENS_PER_PASS {
+                    passes.push(Vec::new());
+                    tokens = 0;
+                }
+                passes.last_mut().expect("pushed above").push(&windows[w]);
+                tokens += len;
+            }
+            passes
+        } else {
+            order.chunks(self.options.batch_size).map(|c| c.iter().map(|&w| &windows[w]).collect()).collect()
+        };
+        let pooled: Vec<Vec<Vec<f32>>> = if self.bert.is_packed() {
+            // Each pass spreads over every core itself; passes run one after another.
+            batches.iter().map(|b| Ok(self.bert.pooled_packed(&b.iter().map(|w| w.ids.as_slice()).collect::<Vec<_>>())?)).collect::<Result<_, ModelError>>()?
+        } else {
+            batches.par_iter().map(|b| self.forward_pooled(b)).collect::<Result<_, _>>()?
+        };
         for (batch, pooled) in batches.iter().zip(pooled) {
             for (w, vector) in batch.iter().zip(pooled) {
                 // Weight each window by its length: a text's embedding is then the mean over

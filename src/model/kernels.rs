@@ -14,15 +14,112 @@ const CHUNK: usize = 1 << 14;
 
 /// e^x for x <= 0 (Cephes' expf polynomial after range reduction by ln 2).
 #[inline(always)]
-fn exp_neg(x: f32) -> f32 {
+pub(crate) fn exp_neg(x: f32) -> f32 {
     let x = x.max(-87.0);
     // round(x / ln2) without a call: adding 1.5 * 2^23 rounds to an integer.
     const MAGIC: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
+    // The same integer read from the bits (one ulp is 1 at MAGIC's exponent): integer
+    // arithmetic vectorises where a float-to-int cast, saturating in Rust, does not.
+    let n_int = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    e * f32::from_bits(((n_int + 127) as u32) << 23)
+}
+
+/// Defines a slice kernel twice: as written, and compiled for AVX2 (8 lanes) where the CPU
+/// has it, chosen at run time. The crate is built for baseline x86-64 so that one binary runs
+/// everywhere; without this, the element-wise passes would use 4-lane SSE. No FMA contraction
+/// happens in either (Rust does not fuse mul and add), so both give the same bits.
+macro_rules! avx2_kernel {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                unsafe fn wide($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU was just found to support AVX2.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+
+/// Lanes of the partial sums in the reductions below: independent accumulators the compiler
+/// can keep in one vector register (a plain running sum is a serial chain it must not reorder).
+const LANES: usize = 8;
+
+#[inline(always)]
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + chunks.remainder().iter().map(|&x| f(x)).sum::<f32>()
+}
+
+#[inline(always)]
+fn lane_max(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    chunks.remainder().iter().chain(&acc).fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
+avx2_kernel! {
+    /// `row = softmax(row)`, in place.
+    pub(crate) fn softmax_inplace(row: &mut [f32]) {
+        let max = lane_max(row);
+        row.iter_mut().for_each(|x| *x = exp_neg(*x - max));
+        let inv = 1.0 / lane_sum(row, |x| x);
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+avx2_kernel! {
+    /// GELU (erf form) over a slice, in place.
+    pub(crate) fn gelu_inplace(xs: &mut [f32]) {
+        xs.iter_mut().for_each(|x| *x = gelu_erf(*x));
+    }
+}
+
+avx2_kernel! {
+    /// LayerNorm of one row, in place.
+    pub(crate) fn layer_norm_inplace(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+        let n = row.len() as f32;
+        let mean = lane_sum(row, |x| x) / n;
+        let var = lane_sum(row, |x| (x - mean) * (x - mean)) / n;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(weight).zip(bias) {
+            *v = (*v - mean) * inv * w + b;
+        }
+    }
+}
+
+avx2_kernel! {
+    /// `row = a + b`, element by element (bias plus residual before a product accumulates).
+    pub(crate) fn add_into(row: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, x), y) in row.iter_mut().zip(a).zip(b) {
+            *o = x + y;
+        }
+    }
 }
 
 /// erf(x), Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7).
@@ -45,7 +142,13 @@ fn contiguous_f32<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) ->
     }
 }
 
-/// GELU with the exact (erf) form, as BERT and e5 use it, in place.
+/// GELU with the exact (erf) form, as BERT and e5 use it.
+#[inline(always)]
+pub(crate) fn gelu_erf(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// [`gelu_erf`] in place over a tensor.
 pub struct GeluErf;
 
 impl InplaceOp1 for GeluErf {
@@ -57,7 +160,7 @@ impl InplaceOp1 for GeluErf {
         let data = contiguous_f32(storage, layout, self.name())?;
         data.par_chunks_mut(CHUNK).for_each(|chunk| {
             for v in chunk.iter_mut() {
-                *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+                *v = gelu_erf(*v);
             }
         });
         Ok(())

