@@ -312,7 +312,9 @@ impl Bert {
             return Ok(vec![vec![0.0; self.config.hidden_size]; windows.len()]);
         }
         let words = self.word_embeddings.embedding(&Tensor::new(ids, &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
-        Ok(packed.pooled(words, &lengths))
+        // Run the pass on a pool worker: its parallel regions then start in place, rather than
+        // each being sent to the pool from this thread and waited for.
+        Ok(rayon::scope(|_| packed.pooled(words, &lengths)))
     }
 
     pub fn config(&self) -> &BertConfig {
