@@ -161,7 +161,7 @@ impl Encoder {
             }
         }
 
-        // Similar lengths share a batch, so padding wastes little work.
+        // Similar lengths share a batch, so the quantized path's padding wastes little work.
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&w| windows[w].ids.len());
 
@@ -169,10 +169,9 @@ impl Encoder {
         let mut sums = vec![vec![0f32; dim]; texts.len()];
         let mut weights = vec![0f32; texts.len()];
         let mut window_counts = vec![0usize; texts.len()];
-        // Batches run side by side: candle spreads only the matrix products over the cores, so
-        // one forward pass leaves a core idle through every other op.
-        let batches: Vec<Vec<&Window>> = if self.bert.is_packed() {
+        let (batches, pooled): (Vec<Vec<&Window>>, Vec<Vec<Vec<f32>>>) = if self.bert.is_packed() {
             // Packed windows carry no padding, so a pass takes as many as fit its token budget.
+            // Each pass spreads over every core itself; passes run one after another.
             let mut passes: Vec<Vec<&Window>> = Vec::new();
             let mut tokens = 0;
             for &w in &order {
@@ -184,15 +183,17 @@ impl Encoder {
                 passes.last_mut().expect("pushed above").push(&windows[w]);
                 tokens += len;
             }
-            passes
+            let pooled = passes
+                .iter()
+                .map(|b| self.bert.pooled_packed(&b.iter().map(|w| w.ids.as_slice()).collect::<Vec<_>>()))
+                .collect::<Result<_, _>>()?;
+            (passes, pooled)
         } else {
-            order.chunks(self.options.batch_size).map(|c| c.iter().map(|&w| &windows[w]).collect()).collect()
-        };
-        let pooled: Vec<Vec<Vec<f32>>> = if self.bert.is_packed() {
-            // Each pass spreads over every core itself; passes run one after another.
-            batches.iter().map(|b| Ok(self.bert.pooled_packed(&b.iter().map(|w| w.ids.as_slice()).collect::<Vec<_>>())?)).collect::<Result<_, ModelError>>()?
-        } else {
-            batches.par_iter().map(|b| self.forward_pooled(b)).collect::<Result<_, _>>()?
+            // Padded batches run side by side: candle spreads only the matrix products over
+            // the cores, so one forward pass leaves a core idle through every other op.
+            let batches: Vec<Vec<&Window>> = order.chunks(self.options.batch_size).map(|c| c.iter().map(|&w| &windows[w]).collect()).collect();
+            let pooled = batches.par_iter().map(|b| self.forward_pooled(b)).collect::<Result<_, _>>()?;
+            (batches, pooled)
         };
         for (batch, pooled) in batches.iter().zip(pooled) {
             for (w, vector) in batch.iter().zip(pooled) {

@@ -1,10 +1,11 @@
-//! Two CPU kernels that candle runs slowly for our shapes, in place and on every core.
+//! Element-wise CPU kernels for the encoder: softmax, GELU, LayerNorm and the bias pass, as
+//! slice functions for the packed f32 path (`packed.rs`), and the first two also as candle
+//! in-place ops for the quantized graph (`bert.rs`).
 //!
-//! Profiling `triage model bench` showed a fifth of encoder time outside the matrix products in
-//! two places: the erf of GELU and the exp of softmax, both scalar libm calls on one thread,
-//! plus their temporary tensors. These kernels compute the same functions with branch-free
-//! polynomials that the compiler vectorises (absolute error below 1e-6 against libm, far
-//! under f32 noise), write into the tensor they are given, and split rows across rayon.
+//! Profiling `triage model bench` showed the erf of GELU and the exp of softmax as scalar libm
+//! calls, a fifth of encoder time. These kernels compute the same functions with branch-free
+//! polynomials that the compiler vectorises (absolute error below 1e-6 against libm, far under
+//! f32 noise), and each is also compiled for AVX2 and chosen at run time ([`avx2_kernel!`]).
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Tensor};
 use rayon::prelude::*;
@@ -14,7 +15,7 @@ const CHUNK: usize = 1 << 14;
 
 /// e^x for x <= 0 (Cephes' expf polynomial after range reduction by ln 2).
 #[inline(always)]
-pub(crate) fn exp_neg(x: f32) -> f32 {
+fn exp_neg(x: f32) -> f32 {
     let x = x.max(-87.0);
     // round(x / ln2) without a call: adding 1.5 * 2^23 rounds to an integer.
     const MAGIC: f32 = 12_582_912.0;
@@ -158,11 +159,7 @@ impl InplaceOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
         let data = contiguous_f32(storage, layout, self.name())?;
-        data.par_chunks_mut(CHUNK).for_each(|chunk| {
-            for v in chunk.iter_mut() {
-                *v = gelu_erf(*v);
-            }
-        });
+        data.par_chunks_mut(CHUNK).for_each(gelu_inplace);
         Ok(())
     }
 }
@@ -195,20 +192,10 @@ impl InplaceOp1 for MaskedSoftmax {
             for (r, row) in chunk.chunks_mut(len).enumerate() {
                 let batch = (task * rows_per_task + r) / rows_per_sequence;
                 let bias = &self.key_bias[batch * len..(batch + 1) * len];
-                let mut max = f32::NEG_INFINITY;
                 for (v, b) in row.iter_mut().zip(bias) {
                     *v = *v * self.scale + b;
-                    max = max.max(*v);
                 }
-                let mut sum = 0.0;
-                for v in row.iter_mut() {
-                    *v = exp_neg(*v - max);
-                    sum += *v;
-                }
-                let inv = 1.0 / sum;
-                for v in row.iter_mut() {
-                    *v *= inv;
-                }
+                softmax_inplace(row);
             }
         });
         Ok(())

