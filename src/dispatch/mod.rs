@@ -248,7 +248,7 @@ impl DispatchModel {
 
         // The final topics lean on the ranked departments: a call routed to 燃气集团 is about
         // utilities whatever words the topic head keyed on.
-        let implied = ranking::department_topics(tax, &scores);
+        let implied = ranking::department_topics(tax, &scores, &topic_probs);
         let share = self.weights.topic_from_departments.clamp(0.0, 1.0);
         for t in topics.iter_mut() {
             if let Some(i) = tax.topics.iter().position(|x| x.id == t.id) {
