@@ -45,9 +45,9 @@ pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], batch_size: usize, 
     let seconds = started.elapsed().as_secs_f64();
     Ok(Throughput {
         runtime: match (batch_size, sort_all) {
-            (1, _) => "hotline-triage (candle f32)".into(),
-            (_, false) => "hotline-triage (candle f32), input order".into(),
-            (_, true) => "hotline-triage (candle f32), sorted by length".into(),
+            (1, _) => format!("hotline-triage ({})", encoder.runtime()),
+            (_, false) => format!("hotline-triage ({}), input order", encoder.runtime()),
+            (_, true) => format!("hotline-triage ({}), sorted by length", encoder.runtime()),
         },
         batch_size,
         max_tokens: opts.max_tokens,

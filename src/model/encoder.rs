@@ -123,6 +123,16 @@ impl Encoder {
         &self.options
     }
 
+    /// Which forward pass runs, in words, for benchmark tables: f32 weights run the packed
+    /// encoder (`packed.rs`), quantized ones candle's graph.
+    pub fn runtime(&self) -> &'static str {
+        if self.bert.is_packed() {
+            "f32, packed"
+        } else {
+            "Q4_0, candle graph"
+        }
+    }
+
     /// Content token count of a text, as the encoder would see it.
     pub fn count_tokens(&self, text: &str) -> Result<usize, ModelError> {
         Ok(self.tokenizer.ids(text)?.len())
