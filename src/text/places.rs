@@ -131,8 +131,12 @@ impl Gazetteer {
         // A full name beats a short form; an ambiguous short form with no district to settle it names nothing.
         let street = candidates.iter().find(|(_, a)| a.full).or_else(|| {
             let first = candidates.first()?;
-            let same_word: Vec<_> = candidates.iter().filter(|(w, _)| w == &first.0).collect();
-            (named_district.is_some() || same_word.len() == 1).then_some(first)
+            // Places the word could mean, not mentions: a caller who says 望京 twice has not
+            // made it ambiguous.
+            let mut meanings: Vec<usize> = candidates.iter().filter(|(w, _)| w == &first.0).map(|(_, a)| a.place).collect();
+            meanings.sort_unstable();
+            meanings.dedup();
+            (named_district.is_some() || meanings.len() == 1).then_some(first)
         });
         let mut evidence: Vec<String> = hits.iter().filter(|(_, a)| a.is_district).map(|(w, _)| w.to_string()).collect();
         let district = named_district.or_else(|| street.map(|(_, a)| self.places[a.place].district.clone()));
@@ -185,5 +189,12 @@ mod tests {
         // 八里庄 is a street in both 朝阳 and 海淀.
         assert_eq!(loc("海淀八里庄这边"), (Some("海淀区".into()), Some("八里庄街道".into())));
         assert_eq!(loc("八里庄这边").1, None);
+        assert_eq!(loc("八里庄这边，八里庄东里").1, None, "saying it twice does not settle it");
+    }
+
+    #[test]
+    fn a_place_named_twice_is_still_found() {
+        assert_eq!(loc("我在望京的一个超市买的，超市在望京西路上"), (Some("朝阳区".into()), Some("望京街道".into())));
+        assert_eq!(loc("甘家口这边，甘家口小区二十二号楼"), (Some("海淀区".into()), Some("甘家口街道".into())));
     }
 }
