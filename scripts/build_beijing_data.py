@@ -94,10 +94,9 @@ def main():
                 primary.setdefault(t["departments"][rank], t["id"])
 
     transcripts = []
-    for name in ("transcripts_a.jsonl", "transcripts_b.jsonl"):
-        path = ROOT / "models/examples" / name
-        if path.exists():
-            transcripts.extend(read_jsonl(path))
+    # Every transcripts_*.jsonl file; holdout.jsonl does not match the pattern.
+    for path in sorted((ROOT / "models/examples").glob("transcripts_*.jsonl")):
+        transcripts.extend(read_jsonl(path))
     if not transcripts:
         sys.exit("no transcripts in models/examples/")
 

@@ -137,8 +137,12 @@ fn the_pruned_vocabulary_tokenizes_chinese_text_exactly_as_the_full_one() {
     assert!(pruned.len() * 5 < full.len() * 3, "{} of {} pieces kept", pruned.len(), full.len());
     // Every transcript the team wrote, and the start of real letters from ../shared/data.
     let mut texts: Vec<String> = Vec::new();
-    for f in ["models/examples/transcripts_a.jsonl", "models/examples/transcripts_b.jsonl", "models/examples/holdout.jsonl"] {
-        for line in std::fs::read_to_string(common::repo_root().join(f)).unwrap().lines() {
+    let examples = common::repo_root().join("models/examples");
+    let mut files: Vec<_> = std::fs::read_dir(&examples).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for f in files {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
             texts.push(serde_json::from_str::<serde_json::Value>(line).unwrap()["text"].as_str().unwrap().to_string());
         }
     }
