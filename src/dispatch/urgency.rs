@@ -21,9 +21,10 @@ const SIGNALS: &[(&str, &[&str])] = &[
     ("烫伤或冻伤风险", &["烫伤", "冒白汽", "冻死", "冻坏了"]),
 ];
 
-/// Words that, right before a signal, cancel it: negations ("没有燃气味") and hypotheticals
-/// ("容易着火" is a hazard to fix, not a fire now).
-const NEGATIONS: &[&str] = &["没有", "没", "不是", "并没有", "无", "怕", "容易", "万一", "会不会", "防止", "以防", "担心", "一旦", "要是", "引发", "造成"];
+/// Words that, right before a signal, cancel it: negations ("没有燃气味"), hypotheticals
+/// ("容易着火" is a hazard to fix, not a fire now), and ignition ("热水器打不着火" is a water
+/// pressure or gas supply complaint).
+const NEGATIONS: &[&str] = &["没有", "没", "不是", "并没有", "无", "怕", "容易", "万一", "会不会", "防止", "以防", "担心", "一旦", "要是", "引发", "造成", "打不", "点不"];
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Urgency {
@@ -73,7 +74,7 @@ mod tests {
 
     #[test]
     fn ordinary_and_negated_calls_are_not_urgent() {
-        for text in ["楼下烧烤店油烟太大了", "孩子上学入学手续怎么办理", "物业费涨价了", "检查过了，没有燃气味", "我的个人信息泄漏了，天天接到骚扰电话", "晚上吵得睡不着了", "楼道里电动车充电，万一着火怎么办"] {
+        for text in ["楼下烧烤店油烟太大了", "孩子上学入学手续怎么办理", "物业费涨价了", "检查过了，没有燃气味", "我的个人信息泄漏了，天天接到骚扰电话", "晚上吵得睡不着了", "楼道里电动车充电，万一着火怎么办", "水压太低，热水器打不着火", "燃气灶点不着火了"] {
             assert!(!assess(text).urgent, "{text}");
         }
     }
