@@ -25,7 +25,8 @@ pub enum TextError {
         source: std::io::Error,
     },
 
-    /// A line that is not `word freq [tag]` (user dictionaries) or `word idf` (idf.txt).
+    /// A line that is not `word freq [tag]` (user dictionaries), `word idf` (idf.txt) or a
+    /// gazetteer row.
     #[error("{path}:{line}: {reason}: `{content}`")]
     MalformedLine {
         path: PathBuf,

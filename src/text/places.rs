@@ -5,6 +5,10 @@
 //! against false hits: the longest name at a position wins (永定门外 is not 永定), short forms
 //! of a single character or in a short list of common words are not used, and a handful of
 //! known look-alikes elsewhere in China (大兴安岭, 朝阳市) are skipped.
+//!
+//! Callers also name places by landmark (国贸, 西单, 北京南站) without any division. The
+//! gazetteer's `landmark` rows point such a name at the street it lies in, or only at its district
+//! where it spans several streets; a district named outright still wins over one a landmark implies.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,7 +22,8 @@ pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 /// Short forms that are ordinary words more often than places.
 const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业", "和平", "光明", "胜利", "团结", "友谊", "先锋", "前进"];
 /// Look-alike names of places outside the city, checked before the gazetteer.
-const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库"];
+/// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单).
+const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Place {
@@ -40,6 +45,8 @@ struct Alias {
     place: usize,
     is_district: bool,
     full: bool,
+    /// A landmark's name rather than the division's own.
+    landmark: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -55,29 +62,46 @@ fn short_form(name: &str) -> Option<&str> {
 }
 
 impl Gazetteer {
-    /// Read `code,name,level,district_code,district` rows (`#` lines are comments).
+    /// Read `code,name,level,district_code,district` rows (`#` lines are comments). Level is
+    /// `district`, `street` or `landmark`; a landmark's code is that of the street or district
+    /// it lies in.
     pub fn load(path: &Path) -> Result<Self, TextError> {
         let text = std::fs::read_to_string(path).map_err(|e| TextError::Read { path: path.to_path_buf(), source: e })?;
+        let malformed = |i: usize, line: &str, reason: String| TextError::MalformedLine { path: path.to_path_buf(), line: i + 1, content: line.to_string(), reason };
         let mut places = Vec::new();
         let mut levels = Vec::new();
+        let mut landmarks = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with("code,") {
                 continue;
             }
             let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-            if cols.len() != 5 || !matches!(cols[2], "district" | "street") || cols[1].is_empty() {
-                return Err(TextError::MalformedLine { path: path.to_path_buf(), line: i + 1, content: line.to_string(), reason: "expected code,name,district|street,district_code,district".into() });
+            if cols.len() != 5 || !matches!(cols[2], "district" | "street" | "landmark") || cols[1].is_empty() {
+                return Err(malformed(i, line, "expected code,name,district|street|landmark,district_code,district".into()));
+            }
+            if cols[2] == "landmark" {
+                landmarks.push((i, line, cols[0], cols[1], cols[4]));
+                continue;
             }
             places.push(Place { code: cols[0].to_string(), name: cols[1].to_string(), district: cols[4].to_string() });
             levels.push(cols[2] == "district");
         }
         let mut aliases: HashMap<String, Vec<Alias>> = HashMap::new();
         for (i, (p, &is_district)) in places.iter().zip(&levels).enumerate() {
-            aliases.entry(p.name.clone()).or_default().push(Alias { place: i, is_district, full: true });
+            aliases.entry(p.name.clone()).or_default().push(Alias { place: i, is_district, full: true, landmark: false });
             if let Some(short) = short_form(&p.name) {
-                aliases.entry(short.to_string()).or_default().push(Alias { place: i, is_district, full: false });
+                aliases.entry(short.to_string()).or_default().push(Alias { place: i, is_district, full: false, landmark: false });
             }
+        }
+        for (i, line, code, name, district) in landmarks {
+            let Some(place) = places.iter().position(|p| p.code == code) else {
+                return Err(malformed(i, line, format!("landmark {name}: no district or street has code {code}")));
+            };
+            if places[place].district != district {
+                return Err(malformed(i, line, format!("landmark {name}: code {code} is in {}, not {district}", places[place].district)));
+            }
+            aliases.entry(name.to_string()).or_default().push(Alias { place, is_district: levels[place], full: false, landmark: true });
         }
         let max_chars = aliases.keys().map(|k| k.chars().count()).max().unwrap_or(1);
         Ok(Gazetteer { places, aliases, max_chars })
@@ -113,9 +137,10 @@ impl Gazetteer {
             i += 1;
         }
 
-        // Districts named outright beat districts implied by a street.
+        // Districts named outright beat districts implied by a street, which beat those implied
+        // by a landmark that spans several streets.
         let mut district_votes: Vec<(&str, usize)> = Vec::new();
-        for (_, a) in hits.iter().filter(|(_, a)| a.is_district) {
+        for (_, a) in hits.iter().filter(|(_, a)| a.is_district && !a.landmark) {
             let d = self.places[a.place].district.as_str();
             match district_votes.iter_mut().find(|(x, _)| *x == d) {
                 Some(v) => v.1 += 1,
@@ -138,8 +163,13 @@ impl Gazetteer {
             meanings.dedup();
             (named_district.is_some() || meanings.len() == 1).then_some(first)
         });
-        let mut evidence: Vec<String> = hits.iter().filter(|(_, a)| a.is_district).map(|(w, _)| w.to_string()).collect();
-        let district = named_district.or_else(|| street.map(|(_, a)| self.places[a.place].district.clone()));
+        let mut evidence: Vec<String> = hits.iter().filter(|(_, a)| a.is_district && !a.landmark).map(|(w, _)| w.to_string()).collect();
+        let landmark_district = || {
+            let (w, a) = hits.iter().find(|(_, a)| a.is_district && a.landmark)?;
+            evidence.push(w.to_string());
+            Some(self.places[a.place].district.clone())
+        };
+        let district = named_district.or_else(|| street.map(|(_, a)| self.places[a.place].district.clone())).or_else(landmark_district);
         if let Some((w, _)) = street {
             evidence.push(w.to_string());
         }
@@ -190,6 +220,29 @@ mod tests {
         assert_eq!(loc("海淀八里庄这边"), (Some("海淀区".into()), Some("八里庄街道".into())));
         assert_eq!(loc("八里庄这边").1, None);
         assert_eq!(loc("八里庄这边，八里庄东里").1, None, "saying it twice does not settle it");
+    }
+
+    #[test]
+    fn landmarks_name_their_street_or_district() {
+        assert_eq!(loc("我在国贸这边上班，写字楼底下"), (Some("朝阳区".into()), Some("建外街道".into())));
+        assert_eq!(loc("北京南站出站口出租车乱要价"), (Some("丰台区".into()), None));
+        // A district said outright wins over one a landmark implies.
+        assert_eq!(loc("我住海淀，今天去北京南站"), (Some("海淀区".into()), None));
+        let g = gazetteer();
+        assert!(g.districts().all(|d| !d.name.is_empty()) && g.districts().count() == 16, "landmarks are not divisions");
+        assert_eq!(g.locate("西单那边").evidence, vec!["西单".to_string()]);
+        assert_eq!(loc("中美国贸易摩擦，东西单元门禁"), (None, None), "landmarks inside other words");
+    }
+
+    #[test]
+    fn a_landmark_must_point_at_a_known_division() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.csv");
+        std::fs::write(&path, "110101,东城区,district,110101,东城区\n999,故宫,landmark,110101,东城区\n").unwrap();
+        let e = Gazetteer::load(&path).unwrap_err().to_string();
+        assert!(e.contains("no district or street has code 999") && e.contains(":2"), "{e}");
+        std::fs::write(&path, "110101,东城区,district,110101,东城区\n110101,故宫,landmark,110102,西城区\n").unwrap();
+        assert!(Gazetteer::load(&path).unwrap_err().to_string().contains("is in 东城区, not 西城区"));
     }
 
     #[test]
