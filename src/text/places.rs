@@ -232,6 +232,10 @@ mod tests {
         assert!(g.districts().all(|d| !d.name.is_empty()) && g.districts().count() == 16, "landmarks are not divisions");
         assert_eq!(g.locate("西单那边").evidence, vec!["西单".to_string()]);
         assert_eq!(loc("中美国贸易摩擦，东西单元门禁"), (None, None), "landmarks inside other words");
+        // The longest name wins over a division's short form inside it.
+        assert_eq!(loc("我在永定门这边").0.as_deref(), Some("东城区"));
+        assert_eq!(loc("天坛医院挂号难").0.as_deref(), Some("丰台区"));
+        assert_eq!(loc("东四环边上").0.as_deref(), Some("朝阳区"));
     }
 
     #[test]
