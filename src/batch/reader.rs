@@ -167,7 +167,8 @@ impl CaseReader {
     }
 }
 
-fn join_text(parts: impl Iterator<Item = Option<String>>) -> String {
+/// A row's text fields, trimmed, the empty ones left out, one per line.
+pub(crate) fn join_text(parts: impl Iterator<Item = Option<String>>) -> String {
     parts.flatten().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n")
 }
 

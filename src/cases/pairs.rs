@@ -102,6 +102,11 @@ pub fn load_pairs(path: &Path) -> Result<Vec<LabelledPair>, String> {
         .collect()
 }
 
+/// A row's text: its non-empty `text_fields`, one per line, as `triage batch` joins them.
+fn row_text(row: &serde_json::Value, text_fields: &[String]) -> String {
+    crate::batch::reader::join_text(text_fields.iter().map(|f| row.get(f).and_then(|v| v.as_str()).map(str::to_string)))
+}
+
 /// The texts of the ids `pairs` use, from a JSON-lines file with an `id` field.
 pub fn load_texts(path: &Path, pairs: &[LabelledPair], text_fields: &[String]) -> Result<HashMap<String, String>, String> {
     let wanted: std::collections::HashSet<&str> = pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
@@ -110,8 +115,7 @@ pub fn load_texts(path: &Path, pairs: &[LabelledPair], text_fields: &[String]) -
     for (i, line) in text.lines().enumerate() {
         let row: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
         let Some(id) = row.get("id").and_then(|v| v.as_str()).filter(|id| wanted.contains(id)) else { continue };
-        let parts: Vec<&str> = text_fields.iter().filter_map(|f| row.get(f).and_then(|v| v.as_str())).filter(|t| !t.trim().is_empty()).collect();
-        out.insert(id.to_string(), parts.join("\n"));
+        out.insert(id.to_string(), row_text(&row, text_fields));
     }
     if let Some(missing) = wanted.iter().find(|id| !out.contains_key(**id)) {
         return Err(format!("{}: no row with id {missing:?}", path.display()));
@@ -140,7 +144,7 @@ pub fn load_sample(path: &Path, n: usize, exclude: &[LabelledPair], text_fields:
     let usable: Vec<String> = rows
         .iter()
         .filter(|r| r.get("id").and_then(|v| v.as_str()).is_some_and(|id| !skip.contains(id)))
-        .map(|r| text_fields.iter().filter_map(|f| r.get(f).and_then(|v| v.as_str())).filter(|t| !t.trim().is_empty()).collect::<Vec<_>>().join("\n"))
+        .map(|r| row_text(r, text_fields))
         .filter(|t| !t.is_empty())
         .collect();
     let step = (usable.len() / n.max(1)).max(1);
