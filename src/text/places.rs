@@ -22,8 +22,9 @@ pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 /// Short forms that are ordinary words more often than places.
 const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业", "和平", "光明", "胜利", "团结", "友谊", "先锋", "前进"];
 /// Look-alike names of places outside the city, checked before the gazetteer.
-/// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单).
-const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单"];
+/// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单,
+/// 推广内容 not 广内).
+const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单", "推广", "宽广"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Place {
@@ -57,7 +58,8 @@ pub struct Gazetteer {
 }
 
 fn short_form(name: &str) -> Option<&str> {
-    let short = ["街道", "地区", "镇", "乡", "区"].iter().find_map(|s| name.strip_suffix(s))?;
+    // Ethnic townships go by their place name alone (于家务, not 于家务回族).
+    let short = ["回族乡", "满族乡", "街道", "地区", "镇", "乡", "区"].iter().find_map(|s| name.strip_suffix(s))?;
     (short.chars().count() >= 2 && !COMMON_WORDS.contains(&short)).then_some(short)
 }
 
@@ -147,7 +149,9 @@ impl Gazetteer {
                 None => district_votes.push((d, 1)),
             }
         }
-        let named_district = district_votes.iter().max_by_key(|(_, n)| *n).map(|(d, _)| d.to_string());
+        // On a tie the district said first wins: callers place themselves before they mention
+        // where else they have been.
+        let named_district = district_votes.iter().rev().max_by_key(|(_, n)| *n).map(|(d, _)| d.to_string());
         let streets: Vec<&(&str, &Alias)> = hits.iter().filter(|(_, a)| !a.is_district).collect();
         let consistent = |d: &Option<String>| -> Vec<&&(&str, &Alias)> {
             streets.iter().filter(|(_, a)| d.as_ref().is_none_or(|d| self.places[a.place].district == *d)).collect()
@@ -220,6 +224,7 @@ mod tests {
         assert_eq!(loc("海淀八里庄这边"), (Some("海淀区".into()), Some("八里庄街道".into())));
         assert_eq!(loc("八里庄这边").1, None);
         assert_eq!(loc("八里庄这边，八里庄东里").1, None, "saying it twice does not settle it");
+        assert_eq!(loc("我们是海淀区户口，但是房子在朝阳").0.as_deref(), Some("海淀区"), "on a tie the district said first wins");
     }
 
     #[test]
@@ -231,7 +236,9 @@ mod tests {
         let g = gazetteer();
         assert!(g.districts().all(|d| !d.name.is_empty()) && g.districts().count() == 16, "landmarks are not divisions");
         assert_eq!(g.locate("西单那边").evidence, vec!["西单".to_string()]);
-        assert_eq!(loc("中美国贸易摩擦，东西单元门禁"), (None, None), "landmarks inside other words");
+        assert_eq!(loc("中美国贸易摩擦，东西单元门禁，推广内容"), (None, None), "landmarks inside other words");
+        assert_eq!(loc("我住广外这边"), (Some("西城区".into()), Some("广安门外街道".into())));
+        assert_eq!(loc("通州于家务这边"), (Some("通州区".into()), Some("于家务回族乡".into())));
         // The longest name wins over a division's short form inside it.
         assert_eq!(loc("我在永定门这边").0.as_deref(), Some("东城区"));
         assert_eq!(loc("天坛医院挂号难").0.as_deref(), Some("丰台区"));
