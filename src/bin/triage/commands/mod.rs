@@ -1,0 +1,32 @@
+//! One file per family of subcommands, plus the loading every command shares.
+
+pub mod batch;
+pub mod cases;
+pub mod classify;
+pub mod feedback;
+pub mod model;
+pub mod serve;
+pub mod train;
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use hotline_triage::config::Settings;
+use hotline_triage::model::{Encoder, ModelFolder};
+
+pub fn load_encoder(settings: &Settings) -> Result<Encoder> {
+    let started = Instant::now();
+    let encoder = Encoder::open(&settings.model_dir, settings.encoder.clone())
+        .with_context(|| format!("cannot load the encoder from {}", settings.model_dir.display()))?;
+    tracing::info!("encoder {} loaded in {:.2}s", encoder.version(), started.elapsed().as_secs_f64());
+    Ok(encoder)
+}
+
+pub fn load_dispatch(settings: &Settings) -> Result<hotline_triage::dispatch::DispatchModel> {
+    let folder = ModelFolder::open(&settings.model_dir)?;
+    let started = Instant::now();
+    let model = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())?.with_weights(settings.ranking);
+    tracing::info!("dispatch model loaded in {:.2}s", started.elapsed().as_secs_f64());
+    Ok(model)
+}

@@ -1,0 +1,83 @@
+//! `triage serve`: the HTTP service.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use hotline_triage::api::{self, AppState};
+use hotline_triage::config::Settings;
+use hotline_triage::model::{self, FetchOptions};
+
+/// Flags override the configuration; then fetch the encoder if absent, load, warm up and listen.
+pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<PathBuf>, feedback_db: Option<PathBuf>) -> Result<()> {
+    if let Some(a) = addr {
+        settings.server.addr = a;
+    }
+    if let Some(f) = api_key_file {
+        settings.server.api_key_file = Some(f);
+    }
+    if let Some(f) = feedback_db {
+        settings.server.feedback_db = f;
+    }
+    let mut opts = FetchOptions::new(settings.model_dir.clone());
+    opts.skip_hub = settings.skip_hub;
+    let (folder, source) = model::ensure_model(&opts)?;
+    tracing::info!("model folder {} ({:?})", folder.dir.display(), source);
+    let dispatch = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())
+        .with_context(|| format!("cannot load the dispatch model from {}", settings.heads_dir.display()))?
+        .with_weights(settings.ranking);
+    // /v1/embed reads whole texts with the configured options; the heads read their recipe.
+    // Both are views of one model in memory.
+    let encoder = dispatch.encoder().with_options(settings.encoder.clone())?;
+    let text = dispatch.pipeline().clone();
+    // One pass of each before listening: the first request should not pay for page faults and
+    // lazy initialisation.
+    let warm = Instant::now();
+    encoder.embed(&["坐席：您好，请讲。市民：我家楼下饭店油烟很大。"])?;
+    dispatch.classify("坐席：您好。市民：楼道里暖气不热。", 1)?;
+    tracing::info!("encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
+    let dispatch = Arc::new(dispatch);
+    let metrics = Arc::new(api::Metrics::default());
+    let batcher = api::Batcher::start(dispatch.clone(), settings.server.batching.clone(), metrics.clone())?;
+    let api_keys = match &settings.server.api_key_file {
+        Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,
+        None => api::ApiKeys::none(),
+    };
+    let feedback = hotline_triage::feedback::FeedbackStore::open(&settings.server.feedback_db, dispatch.encoder().version())
+        .with_context(|| "cannot open the feedback store (set server.feedback_db or TRIAGE_FEEDBACK_DB)")?;
+    tracing::info!("feedback store {}", settings.server.feedback_db.display());
+    let city_offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
+    let cases = hotline_triage::cases::CaseStore::open(
+        &settings.server.feedback_db,
+        dispatch.encoder().version(),
+        dispatch.encoder().dimension(),
+        settings.cases.clone(),
+    )
+    .with_context(|| "cannot open the case store (in the feedback database)")?;
+    tracing::info!("case store: {} recent cases indexed", cases.indexed_len());
+    let state = Arc::new(AppState {
+        api_keys,
+        dispatch,
+        batcher,
+        metrics,
+        encoder: Arc::new(encoder),
+        text,
+        feedback: Arc::new(feedback),
+        cases: Arc::new(cases),
+        city_offset,
+        limits: settings.server.clone(),
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&settings.server.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        api::serve(listener, state).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
