@@ -130,7 +130,7 @@ impl Gazetteer {
                 let candidate: String = chars[i..i + n].iter().collect();
                 if let Some((key, found)) = self.aliases.get_key_value(&candidate) {
                     // 海淀 names the district, not 海淀街道 as well.
-                    let names_district = found.iter().any(|a| a.is_district);
+                    let names_district = found.iter().any(|a| a.is_district && !a.landmark);
                     hits.extend(found.iter().filter(|a| a.is_district || !names_district).map(|a| (key.as_str(), a)));
                     i += n;
                     continue 'scan;
