@@ -4,7 +4,8 @@
 Runs `triage classify --jsonl` over a file of transcripts with gold labels (default
 models/examples/holdout.jsonl, written like the training transcripts but never trained on) and
 prints the figures the default model is judged by: topic accuracy, primary department top-1 and
-top-3, district accuracy where the caller names one, urgent recall (and precision), appeal type.
+top-3, district accuracy where the caller names one, urgent recall (and precision), appeal type;
+then topic and department macro-F1 and topic top-3, and the topic confusion matrix.
 
 Usage: python3 scripts/eval_beijing.py [--data FILE] [--triage PATH] [--json]
 """
@@ -40,12 +41,17 @@ def main():
     districts = district_ok = 0
     urgent_gold = urgent_hit = urgent_pred = urgent_true_pred = 0
     misses = []
+    topic_pairs, dept_pairs = [], []
+    topic3 = 0
     for i, g in enumerate(gold, start=1):
         r = results[i].get("result")
         if r is None:
             misses.append((g["id"], "error", results[i].get("error")))
             continue
         topic += r["topics"][0]["id"] == g["topic"]
+        topic3 += g["topic"] in [t["id"] for t in r["topics"][:3]]
+        topic_pairs.append((g["topic"], r["topics"][0]["id"]))
+        dept_pairs.append((g["department"], r["dispatch"]["department"]))
         top = [d["id"] for d in r["departments"]]
         dept1 += r["dispatch"]["department"] == g["department"]
         dept3 += g["department"] in top[:3]
@@ -73,9 +79,12 @@ def main():
         "urgent_precision": urgent_true_pred / max(urgent_pred, 1),
         "urgent_cases": urgent_gold,
         "appeal_type_accuracy": appeal / n,
+        "topic_top3": topic3 / n,
+        "topic_macro_f1": macro_f1(topic_pairs),
+        "department_macro_f1": macro_f1(dept_pairs),
     }
     if args.json:
-        print(json.dumps({"figures": figures, "department_misses": misses}, ensure_ascii=False, indent=2))
+        print(json.dumps({"figures": figures, "department_misses": misses, "topic_confusion": confusion(topic_pairs)}, ensure_ascii=False, indent=2))
         return
     targets = {"topic_accuracy": 0.85, "department_top3": 0.90, "department_top1": 0.70, "district_accuracy": 0.95, "urgent_recall": 0.90}
     print(f"held-out transcripts: {args.data} ({n} cases)\n")
@@ -88,6 +97,38 @@ def main():
     print("\nmisrouted (id, gold, predicted):")
     for m in misses[:40]:
         print("  ", *m)
+    print("\ntopic confusion (rows gold, columns predicted; numbered as listed):")
+    print(render_confusion(confusion(topic_pairs)))
+
+
+def macro_f1(pairs):
+    """Mean F1 over the gold classes (a class never in gold but predicted counts as F1 0)."""
+    labels = sorted({g for g, _ in pairs} | {p for _, p in pairs})
+    f1s = []
+    for c in labels:
+        tp = sum(g == c and p == c for g, p in pairs)
+        fp = sum(g != c and p == c for g, p in pairs)
+        fn = sum(g == c and p != c for g, p in pairs)
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return sum(f1s) / len(f1s) if f1s else 0.0
+
+
+def confusion(pairs):
+    labels = sorted({g for g, _ in pairs} | {p for _, p in pairs})
+    index = {l: i for i, l in enumerate(labels)}
+    counts = [[0] * len(labels) for _ in labels]
+    for g, p in pairs:
+        counts[index[g]][index[p]] += 1
+    return {"labels": labels, "counts": counts}
+
+
+def render_confusion(m):
+    labels, counts = m["labels"], m["counts"]
+    width = max(len(l) for l in labels)
+    lines = ["".join([" " * (width + 5)] + [f"{j + 1:>4}" for j in range(len(labels))])]
+    for i, (label, row) in enumerate(zip(labels, counts)):
+        lines.append(f"{i + 1:>3}  {label:<{width}}" + "".join(f"{c:>4}" if c else "   ." for c in row))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
