@@ -76,9 +76,7 @@ impl NewCase {
             embedding: e.embedding.clone(),
         }
     }
-}
 
-impl NewCase {
     /// Whether another case's place can be this one's: no conflicting district or street, and
     /// named sites that overlap when both name some. Silence is never a conflict.
     pub fn place_agrees(&self, sites: &Sites, district: Option<&str>, street: Option<&str>) -> bool {
