@@ -13,7 +13,9 @@ models/examples/, and writes three JSONL files, one per head, to OUT (default
   urgency.jsonl     transcripts: urgent or routine (backs up the urgency rules)
 
 Transcripts are the target domain (spoken calls) but few, so their training rows are repeated
-TRANSCRIPT_WEIGHT times; 15% of them (by a hash of the id) are the dev split. The letters keep
+TRANSCRIPT_WEIGHT times; 15% of them (by a hash of the id) are the dev split. Calls reach us
+through speech-to-text, so NOISY_COPIES of those repeats are heard versions instead: characters
+swapped for same-sound ones (pypinyin) and punctuation dropped, as an engine writes them. The letters keep
 their own train/dev/test splits. models/examples/holdout.jsonl is never read here.
 
 Usage: python3 scripts/build_beijing_data.py [--out DIR]
@@ -23,6 +25,7 @@ import hashlib
 import json
 import re
 import os
+import random
 import sys
 import tomllib
 from collections import Counter
@@ -31,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 TRANSCRIPT_WEIGHT = 9
+# (swap rate, seed) of each heard copy of a training transcript, in place of a plain repeat.
+NOISY_COPIES = ((0.0, 1), (0.05, 2), (0.1, 3))
 TIPDM_TOPICS = {"劳动和社会保障": "labor", "卫生计生": "health", "交通运输": "transport", "环境保护": "environment"}
 LETTER_TYPES = {"咨询": "consultation", "投诉": "complaint", "举报": "report", "求助": "help", "建议": "suggestion", "表扬": "praise"}
 
@@ -49,6 +54,33 @@ HANDOFF = re.compile(r"转(给|到)?(燃气集团|热力集团|自来水集团|�
 
 def scrub_handoff(text):
     return HANDOFF.sub("转相关部门", text)
+
+
+class Heard:
+    """Same-sound swaps as a speech-to-text engine makes them: a character becomes another common
+    one with the same toneless pinyin. The pool is the 3,500 commonest characters of the tipdm
+    letters (train split), so swaps land on characters people write."""
+
+    def __init__(self):
+        from pypinyin import Style, lazy_pinyin
+        self.sound = lambda c: lazy_pinyin(c, style=Style.NORMAL)[0]
+        freq = Counter()
+        for row in read_jsonl(DATA / "tipdm2020_messages.jsonl"):
+            if row["split"] == "train":
+                freq.update(c for c in letter_text(row) if "\u4e00" <= c <= "\u9fff")
+        self.by_sound = {}
+        for c, _ in freq.most_common(3500):
+            self.by_sound.setdefault(self.sound(c), []).append(c)
+
+    def __call__(self, text, rate, seed):
+        rng = random.Random(f"{seed}:{text}")
+        out = []
+        for c in text:
+            if "\u4e00" <= c <= "\u9fff" and rate and rng.random() < rate:
+                alts = [a for a in self.by_sound.get(self.sound(c), []) if a != c][:12]
+                c = rng.choice(alts) if alts else c
+            out.append(c)
+        return re.sub(r"[，。！？、；：,.!?;:“”\"'（）()…]", "", "".join(out))
 
 
 def transcript_split(row_id):
@@ -106,15 +138,22 @@ def main():
         for _ in range(weight if split == "train" else 1):
             heads[head].append({"text": text, "label": label, "split": split, "source": source})
 
+    heard = Heard()
     scrubbed = 0
     for t in transcripts:
         split = transcript_split(t["id"])
         text = scrub_handoff(t["text"])
         scrubbed += text != t["text"]
+        variants = [text]
+        if split == "train":
+            variants += [heard(text, rate, seed) for rate, seed in NOISY_COPIES]
         for head, field in (("department", "department"), ("topic", "topic"), ("appeal_type", "appeal_type")):
-            add(head, text, t[field], split, "transcript", TRANSCRIPT_WEIGHT)
+            add(head, text, t[field], split, "transcript", TRANSCRIPT_WEIGHT - len(variants) + 1)
+            for v in variants[1:]:
+                add(head, v, t[field], split, "transcript-heard")
         # Only the transcripts say whether a call is an emergency; the head backs up the rules.
-        add("urgency", text, "urgent" if t["urgent"] else "routine", split, "transcript")
+        for v in variants:
+            add("urgency", v, "urgent" if t["urgent"] else "routine", split, "transcript" if v is text else "transcript-heard")
 
     mapped = Counter()
     for name in ("jiamusi_letters.jsonl", "dalian_letters.jsonl"):

@@ -9,6 +9,8 @@ data="${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/beijing-data"
 cargo build --release --quiet
 triage="$CARGO_TARGET_DIR/release/triage"
 "$triage" model fetch >/dev/null
+# The heard copies of the transcripts need pypinyin (PyPI).
+python3 -c "import pypinyin" 2>/dev/null || python3 -m pip install -q pypinyin
 python3 scripts/build_beijing_data.py --out "$data"
 # The flags the shipped heads were trained with. Urgent calls are rare (66 of 1,520), so that
 # head balances its classes fully.

@@ -26,6 +26,9 @@ pub enum ConfigError {
 pub struct Settings {
     /// The encoder folder (see `triage model fetch`).
     pub model_dir: PathBuf,
+    /// The encoder adapter merged at load (`triage adapt`): unset uses `models/adapter` when it
+    /// exists, `"none"` uses none, any other path must hold one.
+    pub adapter: Option<PathBuf>,
     /// jieba user dictionaries, stop words and the IDF table.
     pub dict_dir: PathBuf,
     /// Classifier heads: `topic/`, `department/`, `appeal_type/`.
@@ -74,6 +77,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             model_dir: PathBuf::from(DEFAULT_MODEL_DIR),
+            adapter: None,
             dict_dir: PathBuf::from(DEFAULT_DICT_DIR),
             heads_dir: PathBuf::from(crate::dispatch::DEFAULT_HEADS_DIR),
             taxonomy: PathBuf::from(crate::dispatch::DEFAULT_TAXONOMY),
@@ -117,6 +121,28 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The adapter to merge into the encoder, if any (see [`Settings::adapter`]).
+    pub fn adapter_dir(&self) -> Option<PathBuf> {
+        match &self.adapter {
+            None => Some(PathBuf::from(crate::model::DEFAULT_ADAPTER_DIR)).filter(|d| crate::model::Adapter::exists(d)),
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p.clone()),
+        }
+    }
+
+    /// `folder` with the configured adapter merged in.
+    pub fn with_adapter(&self, folder: crate::model::ModelFolder) -> Result<crate::model::ModelFolder, crate::model::ModelError> {
+        match self.adapter_dir() {
+            Some(dir) => folder.with_adapter(&dir),
+            None => Ok(folder),
+        }
+    }
+
+    /// The encoder folder as the service runs it: verified, with the adapter merged.
+    pub fn model_folder(&self) -> Result<crate::model::ModelFolder, crate::model::ModelError> {
+        self.with_adapter(crate::model::ModelFolder::open(&self.model_dir)?)
+    }
+
     pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: path.into(), reason: e.to_string() })?;
         toml::from_str(&text).map_err(|e| ConfigError::File { path: path.into(), reason: e.to_string() })
@@ -134,6 +160,9 @@ impl Settings {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty()).map(|v| (name.to_string(), v));
         if let Some((_, v)) = var("TRIAGE_MODEL_DIR") {
             self.model_dir = v.into();
+        }
+        if let Some((_, v)) = var("TRIAGE_ADAPTER") {
+            self.adapter = Some(v.into());
         }
         if let Some((_, v)) = var("TRIAGE_DICT_DIR") {
             self.dict_dir = v.into();

@@ -82,6 +82,9 @@ fn an_operator_types_a_call_presses_1_and_the_decision_is_in_sqlite() {
     assert_eq!((chosen.as_str(), operator.as_str(), rank), (first, "OP-E2E", Some(1)));
     assert!(text.contains("烧烤店"), "{text}");
     assert!(seen["hot_spots"][0].as_str().unwrap().contains("件"), "{seen}");
+    // A fraud still in progress goes to the police at once: the banner says 110.
+    let banner = seen["urgent_banner"].as_str().unwrap();
+    assert!(banner.contains("诈骗正在发生") && banner.contains("公安 110"), "{banner}");
     // Alt+M merged the call into an earlier one: the store says so.
     let conn = rusqlite::Connection::open(&server.feedback_db).unwrap();
     let merged: Option<String> = conn.query_row("SELECT merged_into FROM cases WHERE case_id = ?1", [case], |r| r.get(0)).unwrap();

@@ -36,12 +36,39 @@ fn a_gas_leak_is_urgent_and_goes_to_the_gas_company() {
     assert_eq!(v["dispatch"]["street"], "学院路街道");
     let top3: Vec<&str> = v["departments"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert!(top3.contains(&"gas_group"), "{top3:?}");
+    // A leak is the gas company's to fix; no emergency line is named.
+    assert!(v["handoff"].is_null(), "{v:#}");
+}
+
+#[test]
+fn implausible_departments_are_left_off_the_list() {
+    let out = classify(&["--top-k", "25"], "市民：楼道里一股燃气味，特别冲，是不是漏气了");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let departments = v["departments"].as_array().unwrap();
+    assert!(departments.len() < 25, "{v:#}");
+    assert!(departments[1..].iter().all(|d| d["score"].as_f64().unwrap() >= 0.05), "{v:#}");
+}
+
+#[test]
+fn emergencies_name_the_line_to_hand_them_to() {
+    for (text, line) in [
+        ("市民：有个老人掉到护城河里了，在水里扑腾，快来人啊", "119"),
+        ("市民：我刚按自称公安局的人说的把八万块钱转过去了", "110"),
+        ("市民：对门独居老大爷三天没出门，敲门没人应，电话也不接", "110"),
+        // Speech-to-text wrote 着伙 for 着火 and left out the punctuation.
+        ("喂你好我们楼下那个饭馆着伙了好大的烟", "119"),
+    ] {
+        let v = suggestion(text);
+        assert_eq!(v["urgent"], true, "{text}: {v:#}");
+        assert_eq!(v["handoff"]["line"], line, "{text}: {v:#}");
+    }
 }
 
 #[test]
 fn the_result_has_the_contracted_shape() {
     let v = suggestion("市民：我想咨询一下孩子明年上小学，入学需要准备哪些材料？我家在西城区。");
-    for key in ["topics", "departments", "dispatch", "urgent", "urgency_reasons", "appeal_type", "keywords", "model"] {
+    for key in ["topics", "departments", "dispatch", "urgent", "urgency_reasons", "handoff", "appeal_type", "keywords", "model"] {
         assert!(v.get(key).is_some(), "{key} missing: {v:#}");
     }
     assert_eq!(v["topics"][0]["id"], "education", "{v:#}");

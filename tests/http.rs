@@ -64,7 +64,8 @@ fn classify_endpoints_answer_in_order_and_report_bad_items() {
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!(v["id"], "call-1");
-    assert_eq!(v["departments"].as_array().unwrap().len(), 2);
+    // At most top_k; fewer when the second is not plausible (`[ranking] min_score`).
+    assert!((1..=2).contains(&v["departments"].as_array().unwrap().len()), "{v}");
     assert_eq!(v["dispatch"]["district"], "朝阳区");
     assert!(v["dispatch"]["department"].as_str().is_some());
 

@@ -84,6 +84,8 @@ pub struct DispatchSuggestion {
     pub dispatch: Dispatch,
     pub urgent: bool,
     pub urgency_reasons: Vec<String>,
+    /// On an urgent call, the emergency line to hand it to at once (110, 119 or 120), if any.
+    pub handoff: Option<urgency::Handoff>,
     pub appeal_type: Option<AppealType>,
     pub keywords: Vec<Keyword>,
     pub model: ModelVersions,
@@ -155,10 +157,10 @@ impl DispatchModel {
             if h.meta.recipe != recipe {
                 return Err(DispatchError::invalid(&h.dir, "was trained with a different embedding recipe from the department head"));
             }
-            if h.dim() > 0 && h.meta.recipe.encoder_checksum != folder.manifest.checksum() {
+            if h.dim() > 0 && h.meta.recipe.encoder_checksum != folder.checksum() {
                 return Err(DispatchError::invalid(
                     &h.dir,
-                    format!("was trained on encoder {}, but {} holds encoder {}", h.meta.recipe.encoder_checksum, folder.dir.display(), folder.manifest.checksum()),
+                    format!("was trained on encoder {}, but {} holds encoder {}", h.meta.recipe.encoder_checksum, folder.dir.display(), folder.checksum()),
                 ));
             }
         }
@@ -166,7 +168,7 @@ impl DispatchModel {
         let pipeline = std::sync::Arc::new(TextPipeline::from_dict_dir(&paths.dict_dir)?);
         let gazetteer = Gazetteer::load(&paths.gazetteer)?;
         let versions = ModelVersions {
-            encoder: folder.manifest.checksum(),
+            encoder: folder.checksum(),
             heads: heads.iter().map(|h| format!("{}@{}", h.meta.name, h.meta.training["date_unix"])).collect::<Vec<_>>().join(","),
             taxonomy: format!("{} {}", taxonomy.name, taxonomy.version),
         };
@@ -259,6 +261,9 @@ impl DispatchModel {
         let departments: Vec<ScoredDepartment> = order
             .iter()
             .take(top_k)
+            .enumerate()
+            .filter(|&(rank, &i)| rank == 0 || scores[i] >= self.weights.min_score)
+            .map(|(_, i)| i)
             .map(|&i| {
                 let d = &tax.departments[i];
                 let mut reasons = Vec::new();
@@ -306,8 +311,14 @@ impl DispatchModel {
             let pred = h.predict(embedding, &h.vocabulary.transform(&t));
             if let Some(k) = h.meta.labels.iter().position(|l| l == "urgent") {
                 if pred.probs[k] >= 0.5 && !urgency.urgent {
-                    urgency.urgent = true;
-                    urgency.reasons.push(format!("模型判断紧急 {:.2}", pred.probs[k]));
+                    // No rule named the danger, so the line follows the department it goes to.
+                    let line = match tax.departments[best].id.as_str() {
+                        "public_security" => Some(urgency::HandoffLine::Police),
+                        "fire_rescue" => Some(urgency::HandoffLine::FireRescue),
+                        "health_commission" => Some(urgency::HandoffLine::Medical),
+                        _ => None,
+                    };
+                    urgency.flag(format!("模型判断紧急 {:.2}", pred.probs[k]), line);
                 }
             }
         }
@@ -332,6 +343,7 @@ impl DispatchModel {
             },
             urgent: urgency.urgent,
             urgency_reasons: urgency.reasons,
+            handoff: urgency.handoff,
             appeal_type,
             keywords: p.keywords,
             model: self.versions.clone(),

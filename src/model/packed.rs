@@ -161,7 +161,26 @@ impl SharedOut {
 impl PackedBert {
     /// Mean-pooled hidden states, one per window. `words` holds the word-embedding rows of
     /// every window's tokens, windows one after another, `lengths` their token counts.
-    pub fn pooled(&self, mut words: Vec<f32>, lengths: &[usize]) -> Vec<Vec<f32>> {
+    pub fn pooled(&self, words: Vec<f32>, lengths: &[usize]) -> Vec<Vec<f32>> {
+        let h = self.hidden;
+        let (xs, starts) = self.forward(words, lengths, self.layers.len());
+        starts
+            .iter()
+            .zip(lengths)
+            .map(|(&start, &len)| {
+                let mut mean = vec![0f32; h];
+                for row in xs[start * h..(start + len) * h].chunks(h) {
+                    mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+                }
+                mean.iter_mut().for_each(|m| *m /= len.max(1) as f32);
+                mean
+            })
+            .collect()
+    }
+
+    /// Every token's hidden state after the first `upto` layers, packed (tokens × hidden),
+    /// with the first row of each window.
+    pub fn forward(&self, mut words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
         let h = self.hidden;
         let total: usize = lengths.iter().sum();
         assert_eq!(words.len(), total * h, "word rows do not match the window lengths");
@@ -186,7 +205,7 @@ impl PackedBert {
         let mut context = vec![0f32; total * h];
         let mut attended = vec![0f32; total * h];
         let mut intermediate = vec![0f32; total * inner];
-        for layer in &self.layers {
+        for layer in self.layers.iter().take(upto) {
             layer.qkv.forward_into(&xs, None, &mut qkv, threads);
             self.attention(&qkv, &starts, lengths, &mut context);
             layer.attention_out.forward_into(&context, Some(&xs), &mut attended, threads);
@@ -196,19 +215,7 @@ impl PackedBert {
             layer.output.forward_into(&intermediate, Some(&attended), &mut xs, threads);
             layer.output_norm.apply(&mut xs);
         }
-
-        starts
-            .iter()
-            .zip(lengths)
-            .map(|(&start, &len)| {
-                let mut mean = vec![0f32; h];
-                for row in xs[start * h..(start + len) * h].chunks(h) {
-                    mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-                }
-                mean.iter_mut().for_each(|m| *m /= len.max(1) as f32);
-                mean
-            })
-            .collect()
+        (xs, starts)
     }
 
     /// Softmax attention of every window over its own tokens, one task per (window, head),

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod places;
 pub mod sites;
 pub mod segment;
+pub mod sound;
 
 pub use error::TextError;
 pub use keywords::{build_idf_table, IdfStats, Keyword};

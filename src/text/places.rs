@@ -16,6 +16,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::error::TextError;
+use super::sound::{word_readings, HeardText};
 
 pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 
@@ -24,6 +25,9 @@ const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业"
 /// Look-alike names of places outside the city, checked before the gazetteer.
 /// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单,
 /// 推广内容 not 广内).
+/// Common words that sound like a district's short form (大型 like 大兴, 评估 like 平谷); the
+/// sound match leaves them alone.
+const SOUND_ALIKES: &[&str] = &["戏称", "照样", "长篇", "唱片", "常平", "大型", "大胜", "评估", "禀告", "俸禄", "病故", "评语", "平滑", "宴请"];
 const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单", "推广", "宽广"];
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +59,18 @@ pub struct Gazetteer {
     places: Vec<Place>,
     aliases: HashMap<String, Vec<Alias>>,
     max_chars: usize,
+    /// Names that may be heard through a speech-to-text slip, longest first, with their
+    /// readings: every name of three characters or more, and the districts' short forms. A
+    /// street's two-character short form (劲松) is heard only inside a district already found.
+    heard: Vec<HeardName>,
+}
+
+#[derive(Debug, Clone)]
+struct HeardName {
+    name: String,
+    readings: Vec<Vec<&'static str>>,
+    /// Set for a street's two-character short form: the district it must lie in.
+    within: Option<String>,
 }
 
 fn short_form(name: &str) -> Option<&str> {
@@ -106,15 +122,79 @@ impl Gazetteer {
             aliases.entry(name.to_string()).or_default().push(Alias { place, is_district: levels[place], full: false, landmark: true });
         }
         let max_chars = aliases.keys().map(|k| k.chars().count()).max().unwrap_or(1);
-        Ok(Gazetteer { places, aliases, max_chars })
+        let mut heard: Vec<HeardName> = aliases
+            .iter()
+            .filter_map(|(name, found)| {
+                let n = name.chars().count();
+                let district_short = found.iter().any(|a| a.is_district && !a.landmark);
+                let within = match (n, district_short) {
+                    (0..=1, _) => return None,
+                    (2, true) => None,
+                    // A two-character street short form that names one place only.
+                    (2, false) if found.len() == 1 && !found[0].landmark => Some(places[found[0].place].district.clone()),
+                    (2, false) => return None,
+                    _ => None,
+                };
+                Some(HeardName { name: name.clone(), readings: word_readings(name)?, within })
+            })
+            .collect();
+        heard.sort_by(|a, b| b.readings.len().cmp(&a.readings.len()).then_with(|| a.name.cmp(&b.name)));
+        Ok(Gazetteer { places, aliases, max_chars, heard })
     }
 
     pub fn districts(&self) -> impl Iterator<Item = &Place> {
         self.places.iter().filter(|p| p.name == p.district)
     }
 
-    /// The district and street the text names, if any.
+    /// The district and street the text names, if any. What is written wins; where it leaves
+    /// the district or the street unknown, names heard through same-sound slips fill them in.
     pub fn locate(&self, text: &str) -> Location {
+        let written = self.locate_written(text);
+        if written.district.is_some() && written.street.is_some() {
+            return written;
+        }
+        let Some(respelt) = self.respell(text, written.district.as_deref()) else { return written };
+        let heard = self.locate_written(&respelt);
+        match (&written.district, &heard.district) {
+            (None, _) => heard,
+            // Keep the written district; take a heard street only if it lies there.
+            (Some(d), Some(h)) if d == h && heard.street.is_some() => Location { street: heard.street, evidence: [written.evidence, heard.evidence].concat(), ..written },
+            _ => written,
+        }
+    }
+
+    /// The text with same-sound slips of place names written as the gazetteer spells them, or
+    /// None when nothing was heard. Only districts already found admit a street's short form.
+    fn respell(&self, text: &str, district: Option<&str>) -> Option<String> {
+        let heard = HeardText::new(text);
+        let mut out = String::with_capacity(text.len());
+        let (mut i, mut last, mut changed) = (0, 0, false);
+        // A district heard in this call also admits its streets' short forms.
+        let districts: Vec<&str> = district.into_iter().chain(self.heard.iter().filter(|h| h.within.is_none() && h.readings.len() == 2 && heard.find_all(&h.readings).next().is_some()).filter_map(|h| self.aliases[&h.name].iter().find(|a| a.is_district).map(|a| self.places[a.place].district.as_str()))).collect();
+        while i < heard.char_count() {
+            let hit = self.heard.iter().find(|h| {
+                h.within.as_deref().is_none_or(|d| districts.contains(&d)) && heard.sounds_like(i, &h.readings) && {
+                    let written = &text[heard.byte_range(i, h.readings.len())];
+                    written != h.name && !SOUND_ALIKES.contains(&written)
+                }
+            });
+            match hit {
+                Some(h) => {
+                    let range = heard.byte_range(i, h.readings.len());
+                    out.push_str(&text[last..range.start]);
+                    out.push_str(&h.name);
+                    last = range.end;
+                    i += h.readings.len();
+                    changed = true;
+                }
+                None => i += 1,
+            }
+        }
+        out.push_str(&text[last..]);
+        changed.then_some(out)
+    }
+
+    fn locate_written(&self, text: &str) -> Location {
         let chars: Vec<char> = text.chars().collect();
         let mut hits: Vec<(&str, &Alias)> = Vec::new();
         let mut i = 0;
@@ -254,6 +334,17 @@ mod tests {
         assert!(e.contains("no district or street has code 999") && e.contains(":2"), "{e}");
         std::fs::write(&path, "110101,东城区,district,110101,东城区\n110101,故宫,landmark,110102,西城区\n").unwrap();
         assert!(Gazetteer::load(&path).unwrap_err().to_string().contains("is in 东城区, not 西城区"));
+    }
+
+    #[test]
+    fn places_heard_through_same_sound_slips() {
+        // 潮阳 for 朝阳, 劲送 for 劲松 (a street short form, admitted inside its district).
+        assert_eq!(loc("我在潮阳劲送这块儿八区"), (Some("朝阳区".into()), Some("劲松街道".into())));
+        assert_eq!(loc("海电区学院路"), (Some("海淀区".into()), Some("学院路街道".into())));
+        // Common words that sound like a district stay words.
+        assert_eq!(loc("这是一个大型超市，要评估一下"), (None, None));
+        // What is written wins over what is heard.
+        assert_eq!(loc("朝阳区望京"), (Some("朝阳区".into()), Some("望京街道".into())));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Learning a classifier head from a city's labelled history, and proving on held-out data
 //! how good it is.
 //!
+//! - [`adapt`]: low-rank adaptation of the encoder's top layers to a city's calls;
 //! - [`dataset`]: JSONL rows, splits, bad rows;
 //! - [`embed_cache`]: embeddings on disk, so retraining never re-embeds;
 //! - [`trainer`]: the candle training loop;
 //! - [`calibration`]: temperature, ECE, the review policy;
 //! - [`metrics`] and [`report`]: accuracy, macro-F1, top-3, confusion matrix, Markdown + PNG.
 
+pub mod adapt;
 pub mod calibration;
 pub mod dataset;
 pub mod embed_cache;
@@ -141,7 +143,7 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
     let options = recipe_options(base, opts.embed_max_tokens, opts.embed_max_windows);
     let encoder = if use_embedding { Some(Encoder::load(folder, options.clone())?) } else { None };
     let recipe = EmbeddingRecipe {
-        encoder_checksum: folder.manifest.checksum(),
+        encoder_checksum: folder.checksum(),
         max_tokens: encoder.as_ref().map(|e| e.options().max_tokens).unwrap_or(options.max_tokens),
         max_windows: options.max_windows,
     };
@@ -344,10 +346,10 @@ pub fn predict_split(
     pipeline: &TextPipeline,
     cache_dir: &Path,
 ) -> Result<SplitPredictions, TrainError> {
-    if head.dim() > 0 && head.meta.recipe.encoder_checksum != folder.manifest.checksum() {
+    if head.dim() > 0 && head.meta.recipe.encoder_checksum != folder.checksum() {
         return Err(TrainError::Head {
             path: head.dir.clone(),
-            reason: format!("trained on encoder {}, but {} holds encoder {}", head.meta.recipe.encoder_checksum, folder.dir.display(), folder.manifest.checksum()),
+            reason: format!("trained on encoder {}, but {} holds encoder {}", head.meta.recipe.encoder_checksum, folder.dir.display(), folder.checksum()),
         });
     }
     let examples: Vec<_> = data.split(split).collect();
@@ -438,7 +440,7 @@ mod tests {
 
         let head = ClassifierHead::load(&opts.out).unwrap();
         assert!(head.meta.temperature > 0.0);
-        assert_eq!(head.meta.recipe.encoder_checksum, folder.manifest.checksum());
+        assert_eq!(head.meta.recipe.encoder_checksum, folder.checksum());
         let data = read_dataset(&opts.data).unwrap();
         let preds = predict_split(&head, &data, Split::Test, &folder, &EncoderOptions::default(), &pipeline, &opts.cache_dir).unwrap();
         let report = evaluate(&head.meta.labels, &preds.gold, &preds.probs);

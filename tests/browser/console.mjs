@@ -1,7 +1,8 @@
 // Drives the operator console in headless Chromium, keyboard only, the way an operator works:
 // type the call, leave the box with Esc, press 1; asked for the operator id, type it, press
 // Alt+1; on the way, see today's hot spots and merge the call into the earlier case it repeats
-// with Alt+M. Prints {"case_id", "chosen", "suggested", "hot_spots"} as JSON for tests/console.rs to check
+// with Alt+M; then, on a second page, type an emergency and read the hand-off banner. Prints
+// {"case_id", "chosen", "suggested", "hot_spots", "urgent_banner"} as JSON for tests/console.rs to check
 // against the SQLite store.
 //   node console.mjs BASE_URL [SCREENSHOT.png]
 import { chromium } from "playwright-core";
@@ -57,7 +58,14 @@ try {
   const chosen = await page.$eval("#departments li.chosen", (li) => li.dataset.department);
   if (errors.length) fail("page errors: " + errors.join("; "));
   if (screenshot) await page.screenshot({ path: screenshot });
-  console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks, hot_spots: hotSpots }));
+
+  // An emergency on a fresh page: the red banner names the line to hand the call to.
+  const second = await browser.newPage({ viewport: { width: 1366, height: 768 }, locale: "zh-CN" });
+  await second.goto(base + "/", { waitUntil: "load" });
+  await second.keyboard.type("市民：我刚按自称公安局的人说的把八万块钱转过去了，他现在还让我继续转，我该怎么办", { delay: 2 });
+  await second.waitForSelector("#urgent:not([hidden])", { timeout: 30000 });
+  const urgentBanner = await second.textContent("#urgent");
+  console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks, hot_spots: hotSpots, urgent_banner: urgentBanner }));
 } finally {
   await browser.close();
 }

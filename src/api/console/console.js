@@ -97,7 +97,8 @@ async function classifyNow() {
 function render(r, text) {
   const urgent = $("urgent");
   urgent.hidden = !r.urgent;
-  urgent.textContent = r.urgent ? "紧急：" + (r.urgency_reasons.join("；") || "危及生命财产安全") + "。请立即转 110/119/120 并优先派单。" : "";
+  const handoff = r.handoff ? "请立即转 " + r.handoff.name + "，并优先派单。" : "请优先派单。";
+  urgent.textContent = r.urgent ? "紧急：" + (r.urgency_reasons.join("；") || "危及生命财产安全") + "。" + handoff : "";
   $("review").hidden = !r.dispatch.needs_review;
 
   $("d-department").textContent = r.dispatch.department_name;

@@ -32,6 +32,9 @@ pub struct GlobalArgs {
     /// Encoder folder [default: models/encoder; env TRIAGE_MODEL_DIR].
     #[arg(long, global = true)]
     pub model_dir: Option<PathBuf>,
+    /// Encoder adapter merged at load, or "none" [default: models/adapter if present; env TRIAGE_ADAPTER].
+    #[arg(long, global = true)]
+    pub adapter: Option<PathBuf>,
     /// Dictionary folder [default: models/dict; env TRIAGE_DICT_DIR].
     #[arg(long, global = true)]
     pub dict_dir: Option<PathBuf>,
@@ -87,6 +90,9 @@ pub enum Command {
     Dict(DictCommand),
     /// Train a classifier head on labelled JSONL (embeddings + lexical features), calibrated on dev.
     Train(TrainArgs),
+    /// Adapt the encoder's top layers to a city's calls (LoRA, on CPU) from the heads' training
+    /// files; writes a small adapter that the encoder merges at load. Retrain the heads after.
+    Adapt(AdaptArgs),
     /// Evaluate a head on one split: accuracy, macro-F1, top-3, per-class, ECE, confusion matrix.
     Eval(EvalArgs),
     /// Run the HTTP service, fetching the encoder first if its folder is absent.
@@ -325,6 +331,47 @@ impl DataArgs {
             min_class_count: self.min_class_count,
         }
     }
+}
+
+#[derive(Args)]
+pub struct AdaptArgs {
+    /// Folder of the heads' training files: department.jsonl, topic.jsonl, appeal_type.jsonl,
+    /// urgency.jsonl (text, label, split, source), as scripts/build_beijing_data.py writes them.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder of the adapter.
+    #[arg(long, default_value = "models/adapter")]
+    pub out: PathBuf,
+    /// Run state and checkpoints [default: ~/.cache/hotline-triage/adapt].
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+    /// Carry on from the last checkpoint of the same options.
+    #[arg(long)]
+    pub resume: bool,
+    /// Top layers adapted; those below run once per text.
+    #[arg(long, default_value_t = 2)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f32,
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    pub learning_rate: f64,
+    /// Times each spoken call counts per epoch.
+    #[arg(long, default_value_t = 2)]
+    pub transcript_repeats: usize,
+    /// Stop cleanly after this many minutes, keeping the best finished epoch.
+    #[arg(long, default_value_t = 55.0)]
+    pub max_minutes: f64,
+    /// At most this many training texts (0 = all), for a quick trial.
+    #[arg(long, default_value_t = 0)]
+    pub max_texts: usize,
+    #[arg(long, default_value_t = 17)]
+    pub seed: u64,
 }
 
 #[derive(Args)]

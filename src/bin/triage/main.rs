@@ -71,6 +71,9 @@ fn settings(g: &GlobalArgs) -> Result<Settings> {
     if let Some(v) = &g.model_dir {
         s.model_dir = v.clone();
     }
+    if let Some(v) = &g.adapter {
+        s.adapter = Some(v.clone());
+    }
     if let Some(v) = &g.dict_dir {
         s.dict_dir = v.clone();
     }
@@ -110,6 +113,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Classify { text, jsonl, top_k } => commands::classify::classify(&settings, text, jsonl, top_k),
         Command::Dict(command) => commands::train::dict(&settings, command),
         Command::Train(args) => commands::train::train(&settings, args),
+        Command::Adapt(args) => commands::train::adapt(&settings, args),
         Command::Eval(args) => commands::train::eval(&settings, args),
         Command::Serve { addr, api_key_file, feedback_db } => commands::serve::serve(settings, addr, api_key_file, feedback_db),
         Command::Feedback(FeedbackCommand::Export { out, db, only_corrections }) => commands::feedback::export(&settings, &out, db, only_corrections),

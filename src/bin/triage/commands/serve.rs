@@ -24,6 +24,7 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     let mut opts = FetchOptions::new(settings.model_dir.clone());
     opts.skip_hub = settings.skip_hub;
     let (folder, source) = model::ensure_model(&opts)?;
+    let folder = settings.with_adapter(folder)?;
     tracing::info!("model folder {} ({:?})", folder.dir.display(), source);
     let dispatch = hotline_triage::dispatch::DispatchModel::load(&folder, &settings.encoder, &settings.dispatch_paths())
         .with_context(|| format!("cannot load the dispatch model from {}", settings.heads_dir.display()))?

@@ -9,11 +9,34 @@ use hotline_triage::config::Settings;
 use hotline_triage::model::ModelFolder;
 use hotline_triage::text::{self, TextPipeline};
 
-use crate::args::{DictCommand, EvalArgs, TrainArgs};
+use crate::args::{AdaptArgs, DictCommand, EvalArgs, TrainArgs};
+
+/// `triage adapt`: always from the base encoder; the heads are retrained on the result after.
+pub fn adapt(settings: &Settings, args: AdaptArgs) -> Result<()> {
+    use hotline_triage::training::adapt::{adapt, AdaptOptions};
+    let folder = ModelFolder::open(&settings.model_dir)?;
+    let options = AdaptOptions {
+        layers: args.layers,
+        rank: args.rank,
+        alpha: args.alpha,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        transcript_repeats: args.transcript_repeats,
+        max_minutes: args.max_minutes,
+        max_texts: args.max_texts,
+        seed: args.seed,
+        ..AdaptOptions::default()
+    };
+    let checkpoints = args.checkpoints.clone().unwrap_or_else(|| hotline_triage::training::embed_cache::default_cache_dir().with_file_name("adapt"));
+    let summary = adapt(&folder, &args.data, &args.out, &checkpoints, &options, args.resume)?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
 
 pub fn train(settings: &Settings, args: TrainArgs) -> Result<()> {
     use hotline_triage::training::{self, TrainOptions, TrainerOptions};
-    let folder = ModelFolder::open(&settings.model_dir)?;
+    let folder = settings.model_folder()?;
     let pipeline = TextPipeline::from_dict_dir(&settings.dict_dir)?;
     let name = args.name.clone().unwrap_or_else(|| args.out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "head".into()));
     let opts = TrainOptions {
@@ -50,7 +73,7 @@ pub fn eval(settings: &Settings, args: EvalArgs) -> Result<()> {
     use hotline_triage::training::{self, metrics, Split};
     let split = Split::parse(&args.split).with_context(|| format!("unknown split {:?} (train, dev or test)", args.split))?;
     let head = ClassifierHead::load(&args.heads)?;
-    let folder = ModelFolder::open(&settings.model_dir)?;
+    let folder = settings.model_folder()?;
     let pipeline = TextPipeline::from_dict_dir(&settings.dict_dir)?;
     let data = training::read_dataset(&args.data.spec())?;
     if !data.bad_rows.is_empty() {
