@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::text::sound::{word_sound, HeardText};
+use crate::text::sound::{slip_of, word_sound, HeardText};
 
 /// Where an urgent call goes at once, before any department: since 2022 urgent police
 /// matters are handed straight to 110, fires and rescues to 119, medical emergencies to 120.
@@ -163,7 +163,8 @@ fn find(text: &str, heard: &HeardText, phrase: &str) -> Option<String> {
     let word = word_sound(phrase)?;
     let found = heard.find_all(&word).find_map(|i| {
         let range = heard.byte_range(i, len);
-        (!negated(text, range.start)).then(|| format!("{}≈{phrase}", &text[range]))
+        let written = &text[range.clone()];
+        (slip_of(written, phrase) && !negated(text, range.start)).then(|| format!("{written}≈{phrase}"))
     });
     found
 }

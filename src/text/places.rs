@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::error::TextError;
-use super::sound::{word_readings, HeardText};
+use super::sound::{slip_of, HeardText};
 
 pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 
@@ -25,9 +25,9 @@ const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业"
 /// Look-alike names of places outside the city, checked before the gazetteer.
 /// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单,
 /// 推广内容 not 广内).
-/// Common words that sound like a district's short form (大型 like 大兴, 评估 like 平谷); the
+/// Common words that sound like a place name (大型 like 大兴, 评估 like 平谷, 是城镇 like 石城镇); the
 /// sound match leaves them alone.
-const SOUND_ALIKES: &[&str] = &["戏称", "照样", "长篇", "唱片", "常平", "大型", "大胜", "评估", "禀告", "俸禄", "病故", "评语", "平滑", "宴请"];
+const SOUND_ALIKES: &[&str] = &["是城镇", "戏称", "照样", "长篇", "唱片", "常平", "大型", "大胜", "评估", "禀告", "俸禄", "病故", "评语", "平滑", "宴请"];
 const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单", "推广", "宽广"];
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +71,30 @@ struct HeardName {
     readings: Vec<Vec<&'static str>>,
     /// Set for a street's two-character short form: the district it must lie in.
     within: Option<String>,
+}
+
+/// Readings of a place name: each character's common one, and the place readings that differ
+/// from it (朝阳 is chao yang, 马家堡 ma jia pu). Not every reading a dictionary lists: 平谷 read
+/// ping yu would sound like 并予.
+fn place_readings(name: &str) -> Option<Vec<Vec<&'static str>>> {
+    const PLACE_READINGS: &[(char, &str)] = &[('朝', "chao"), ('长', "chang"), ('长', "zhang"), ('堡', "pu"), ('堡', "bu"), ('大', "da")];
+    let mut out = super::sound::word_sound(name)?;
+    for (c, r) in name.chars().zip(out.iter_mut()) {
+        for &(_, a) in PLACE_READINGS.iter().filter(|(p, _)| *p == c) {
+            if !r.contains(&a) {
+                r.push(a);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Whether a district's short form heard at `range` stands where callers put a place: after 在,
+/// 住, 去 and the like, or before 区, 那边, 这边 (言轻 in 人微言轻 is not 延庆).
+fn placed(text: &str, range: std::ops::Range<usize>) -> bool {
+    const BEFORE: &[char] = &['在', '住', '是', '去', '到', '来', '京', '从', '回', '市'];
+    const AFTER: &[char] = &['区', '那', '这', '边', '一', '附', '的', '县', '城'];
+    text[..range.start].chars().next_back().is_some_and(|c| BEFORE.contains(&c)) || text[range.end..].chars().next().is_some_and(|c| AFTER.contains(&c))
 }
 
 fn short_form(name: &str) -> Option<&str> {
@@ -135,7 +159,7 @@ impl Gazetteer {
                     (2, false) => return None,
                     _ => None,
                 };
-                Some(HeardName { name: name.clone(), readings: word_readings(name)?, within })
+                Some(HeardName { name: name.clone(), readings: place_readings(name)?, within })
             })
             .collect();
         heard.sort_by(|a, b| b.readings.len().cmp(&a.readings.len()).then_with(|| a.name.cmp(&b.name)));
@@ -167,18 +191,24 @@ impl Gazetteer {
     /// None when nothing was heard. Only districts already found admit a street's short form.
     fn respell(&self, text: &str, district: Option<&str>) -> Option<String> {
         let heard = HeardText::new(text);
+        let hit = |i: usize, h: &HeardName| {
+            heard.sounds_like(i, &h.readings) && {
+                let range = heard.byte_range(i, h.readings.len());
+                let written = &text[range.clone()];
+                slip_of(written, &h.name) && !SOUND_ALIKES.contains(&written) && (h.readings.len() > 2 || h.within.is_some() || placed(text, range))
+            }
+        };
+        // A district heard in this call also admits its streets' short forms.
+        let mut districts: Vec<&str> = district.into_iter().collect();
+        for h in self.heard.iter().filter(|h| h.within.is_none() && h.readings.len() == 2) {
+            if (0..heard.char_count()).any(|i| hit(i, h)) {
+                districts.extend(self.aliases[&h.name].iter().filter(|a| a.is_district).map(|a| self.places[a.place].district.as_str()));
+            }
+        }
         let mut out = String::with_capacity(text.len());
         let (mut i, mut last, mut changed) = (0, 0, false);
-        // A district heard in this call also admits its streets' short forms.
-        let districts: Vec<&str> = district.into_iter().chain(self.heard.iter().filter(|h| h.within.is_none() && h.readings.len() == 2 && heard.find_all(&h.readings).next().is_some()).filter_map(|h| self.aliases[&h.name].iter().find(|a| a.is_district).map(|a| self.places[a.place].district.as_str()))).collect();
         while i < heard.char_count() {
-            let hit = self.heard.iter().find(|h| {
-                h.within.as_deref().is_none_or(|d| districts.contains(&d)) && heard.sounds_like(i, &h.readings) && {
-                    let written = &text[heard.byte_range(i, h.readings.len())];
-                    written != h.name && !SOUND_ALIKES.contains(&written)
-                }
-            });
-            match hit {
+            match self.heard.iter().find(|h| h.within.as_deref().is_none_or(|d| districts.contains(&d)) && hit(i, h)) {
                 Some(h) => {
                     let range = heard.byte_range(i, h.readings.len());
                     out.push_str(&text[last..range.start]);
@@ -343,6 +373,10 @@ mod tests {
         assert_eq!(loc("海电区学院路"), (Some("海淀区".into()), Some("学院路街道".into())));
         // Common words that sound like a district stay words.
         assert_eq!(loc("这是一个大型超市，要评估一下"), (None, None));
+        // Most of the word would have to be a slip, or it does not stand where places do.
+        assert_eq!(loc("常青花园的房照"), (None, None));
+        assert_eq!(loc("老百姓人微言轻"), (None, None));
+        assert_eq!(loc("早晚高峰私家车"), (None, None));
         // What is written wins over what is heard.
         assert_eq!(loc("朝阳区望京"), (Some("朝阳区".into()), Some("望京街道".into())));
     }

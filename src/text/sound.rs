@@ -2,30 +2,21 @@
 //! found where speech-to-text wrote a same-sound character instead (然气 for 燃气, 潮阳 for
 //! 朝阳, 劲送 for 劲松).
 //!
-//! A word we look for may be said in any of its readings (朝阳 is chao yang, 长阳 chang yang),
-//! so all of them count; a character of the call counts in its common reading only, since
-//! that is the sound the engine heard when it chose it (otherwise 风汽 would pass for 丰台
-//! through a rare reading of 汽).
+//! Characters count in their common reading: that is the sound the engine heard when it chose
+//! the character, and the rare readings a dictionary lists make everyday words sound like
+//! places and dangers (风汽 would pass for 丰台 through a rare reading of 汽). A caller of a word
+//! that has a reading of its own (朝阳 is chao yang) adds it ([`super::places`]).
 
-use pinyin::{ToPinyin, ToPinyinMulti};
+use pinyin::ToPinyin;
 
-/// The distinct toneless readings of a character; empty for anything but a Chinese character.
-pub fn readings(c: char) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    if let Some(multi) = c.to_pinyin_multi() {
-        for p in multi {
-            let plain = p.plain();
-            if !out.contains(&plain) {
-                out.push(plain);
-            }
-        }
-    }
-    out
-}
-
-/// A word's readings, one list per character, or None if any character has no reading.
-pub fn word_readings(word: &str) -> Option<Vec<Vec<&'static str>>> {
-    word.chars().map(|c| Some(readings(c)).filter(|r| !r.is_empty())).collect()
+/// Whether `written` can be a speech-to-text slip of `word`: they differ, but in no more than
+/// one character in three (at least one). An engine swaps a character here and there; when most
+/// of a word is other characters, it is another word that happens to sound alike (青花园 is not
+/// 清华园, 言轻 not 延庆).
+pub fn slip_of(written: &str, word: &str) -> bool {
+    let n = word.chars().count();
+    let differing = written.chars().zip(word.chars()).filter(|(a, b)| a != b).count();
+    differing >= 1 && differing <= (n / 3).max(1)
 }
 
 /// A word's common readings only, one per character: for phrases whose rare readings would
@@ -52,7 +43,8 @@ impl HeardText {
         self.chars.len()
     }
 
-    /// Whether the characters from `at` on can sound like `word` (from [`word_readings`]).
+    /// Whether the characters from `at` on can sound like `word` (readings per character, as
+    /// [`word_sound`] gives them).
     pub fn sounds_like(&self, at: usize, word: &[Vec<&'static str>]) -> bool {
         at + word.len() <= self.chars.len() && word.iter().enumerate().all(|(k, want)| self.sounds[at + k].is_some_and(|s| want.contains(&s)))
     }
@@ -76,13 +68,14 @@ mod tests {
 
     #[test]
     fn same_sound_characters_are_heard_alike() {
-        let heard = HeardText::new("我在潮阳这边");
-        let word = word_readings("朝阳").unwrap();
-        assert_eq!(heard.find_all(&word).collect::<Vec<_>>(), vec![2]);
-        assert_eq!(&"我在潮阳这边"[heard.byte_range(2, 2)], "潮阳");
-        assert!(word_readings("A栋").is_none());
-        assert!(readings('长').contains(&"chang") && readings('长').contains(&"zhang"));
+        let heard = HeardText::new("楼道里然气味很大");
+        let word = word_sound("燃气味").unwrap();
+        assert_eq!(heard.find_all(&word).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(&"楼道里然气味很大"[heard.byte_range(3, 3)], "然气味");
+        assert!(word_sound("A栋").is_none());
+        assert!(slip_of("潮阳", "朝阳") && slip_of("然气味", "燃气味") && !slip_of("朝阳", "朝阳"));
+        assert!(!slip_of("青花园", "清华园") && !slip_of("言轻", "延庆"));
         // A rare reading of a character in the call does not count: 风汽 is not 丰台.
-        assert_eq!(HeardText::new("东风汽车").find_all(&word_readings("丰台").unwrap()).count(), 0);
+        assert_eq!(HeardText::new("东风汽车").find_all(&word_sound("丰台").unwrap()).count(), 0);
     }
 }
