@@ -41,14 +41,7 @@ def main():
     gold = [json.loads(l) for l in args.data.read_text(encoding="utf-8").splitlines() if l.strip()]
     if args.noise is not None:
         gold = add_noise(gold, args.noise, args.seed)
-    proc = subprocess.run([str(args.triage), "classify", "--jsonl", "--top-k", "3"], input="\n".join(json.dumps(g, ensure_ascii=False) for g in gold),
-                          capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(proc.stderr)
-    results = {}
-    for line in proc.stdout.splitlines():
-        r = json.loads(line)
-        results[r["line"]] = r
+    results = classify(args.triage, gold)
     n = len(gold)
     topic = dept1 = dept3 = appeal = 0
     districts = district_ok = 0
@@ -138,6 +131,15 @@ def main():
         print("  ", *m)
     print("\ntopic confusion (rows gold, columns predicted; numbered as listed):")
     print(render_confusion(confusion(topic_pairs)))
+
+
+def classify(triage, rows):
+    """`triage classify --jsonl` over the rows: {line number: its output line}."""
+    proc = subprocess.run([str(triage), "classify", "--jsonl", "--top-k", "3"], input="\n".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) for r in rows),
+                          capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(proc.stderr)
+    return {r["line"]: r for r in map(json.loads, proc.stdout.splitlines())}
 
 
 def add_noise(gold, rate, seed):

@@ -15,28 +15,14 @@ Usage: python3 scripts/eval_realworld.py [--triage PATH] [--noise RATE] [--json]
 import argparse
 import json
 import os
-import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from eval_beijing import add_noise, confusion, macro_f1, render_confusion  # noqa: E402
+from eval_beijing import add_noise, classify, confusion, macro_f1, render_confusion  # noqa: E402
 
 DATA = ROOT.parent / "shared/data/realworld_letters.jsonl"
-
-
-def classify(triage, rows):
-    proc = subprocess.run([str(triage), "classify", "--jsonl", "--top-k", "3"], input="\n".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) for r in rows),
-                          capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(proc.stderr)
-    out = {}
-    for line in proc.stdout.splitlines():
-        r = json.loads(line)
-        out[r["line"]] = r.get("result")
-    return [out.get(i + 1) for i in range(len(rows))]
 
 
 def score(rows, results):
@@ -83,7 +69,8 @@ def main():
     rows = [json.loads(l) for l in args.data.read_text(encoding="utf-8").splitlines() if l.strip()]
     if args.noise is not None:
         rows = add_noise(rows, args.noise, 7)
-    results = classify(args.triage, rows)
+    out = classify(args.triage, rows)
+    results = [out.get(i + 1, {}).get("result") for i in range(len(rows))]
     sets = {
         "Beijing, not the bus company": lambda r: r["city"] == "北京" and "公交" not in r["unit"],
         "Beijing, bus company": lambda r: r["city"] == "北京" and "公交" in r["unit"],

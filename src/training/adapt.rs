@@ -308,8 +308,8 @@ fn batch_loss(model: &Model, examples: &[&Example], states: &[&Vec<f16>]) -> can
 
 /// Dev accuracy of each task on the spoken calls (and on everything, as `all_<task>`).
 fn evaluate(model: &Model, examples: &[&Example], states: &[&Vec<f16>], batch_size: usize) -> candle_core::Result<BTreeMap<String, f64>> {
-    let mut hits = vec![[0usize; 4]; 2];
-    let mut counts = vec![[0usize; 4]; 2];
+    let mut hits = [[0usize; 4]; 2];
+    let mut counts = [[0usize; 4]; 2];
     for (chunk, st) in examples.chunks(batch_size.max(1)).zip(states.chunks(batch_size.max(1))) {
         let (x, mask) = batch_tensors(st, model.hidden)?;
         let pooled = model.forward(&x, &mask)?;
@@ -456,11 +456,11 @@ pub fn adapt(folder: &ModelFolder, data_dir: &Path, out: &Path, checkpoints: &Pa
             state.steps += 1;
             texts_seen += batch.len();
             progress.inc(1);
-            if state.steps % 20 == 0 {
+            if state.steps.is_multiple_of(20) {
                 progress.set_message(format!("loss {:.3}", loss.to_scalar::<f32>()?));
             }
             let elapsed = run_started.elapsed().as_secs_f64();
-            if state.steps % options.checkpoint_every.max(1) == 0 || seconds_before + elapsed > budget {
+            if state.steps.is_multiple_of(options.checkpoint_every.max(1)) || seconds_before + elapsed > budget {
                 state.seconds_training = seconds_before + elapsed;
                 model.save(&last_path)?;
                 save_state(&state)?;
