@@ -169,6 +169,9 @@ pub struct Bert {
     stack: Stack,
 }
 
+/// The packed stack with one pass's word rows and window lengths.
+type PackedInputs<'a> = (&'a PackedBert, Vec<f32>, Vec<usize>);
+
 /// The layers above the word embeddings, in the form each weight mode runs fastest.
 enum Stack {
     /// Quantized weights: candle's graph and its quantized matmul ([`Bert::forward`]).
@@ -314,10 +317,10 @@ impl Bert {
         matches!(self.stack, Stack::Packed(_))
     }
 
-    /// Mean-pooled embeddings of windows of token ids, run packed end to end without padding.
-    /// Only for f32 weights ([`Bert::is_packed`]).
-    pub fn pooled_packed(&self, windows: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let Stack::Packed(packed) = &self.stack else { candle_core::bail!("pooled_packed needs f32 weights") };
+    /// The packed stack, and the word rows and lengths of `windows` for it; None when the
+    /// windows hold no token. Only for f32 weights ([`Bert::is_packed`]).
+    fn packed_inputs(&self, windows: &[&[u32]]) -> candle_core::Result<Option<PackedInputs<'_>>> {
+        let Stack::Packed(packed) = &self.stack else { candle_core::bail!("the packed forward needs f32 weights") };
         let max = self.config.max_position_embeddings;
         if let Some(w) = windows.iter().find(|w| w.len() > max) {
             candle_core::bail!("a window of {} tokens exceeds the {max} positions", w.len());
@@ -325,9 +328,18 @@ impl Bert {
         let ids: Vec<u32> = windows.iter().flat_map(|w| w.iter().copied()).collect();
         let lengths: Vec<usize> = windows.iter().map(|w| w.len()).collect();
         if ids.is_empty() {
-            return Ok(vec![vec![0.0; self.config.hidden_size]; windows.len()]);
+            return Ok(None);
         }
         let words = self.word_embeddings.embedding(&Tensor::new(ids, &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Some((packed, words, lengths)))
+    }
+
+    /// Mean-pooled embeddings of windows of token ids, run packed end to end without padding.
+    /// Only for f32 weights ([`Bert::is_packed`]).
+    pub fn pooled_packed(&self, windows: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let Some((packed, words, lengths)) = self.packed_inputs(windows)? else {
+            return Ok(vec![vec![0.0; self.config.hidden_size]; windows.len()]);
+        };
         // Run the pass on a pool worker: its parallel regions then start in place, rather than
         // each being sent to the pool from this thread and waited for.
         Ok(rayon::scope(|_| packed.pooled(words, &lengths)))
@@ -336,13 +348,7 @@ impl Bert {
     /// Hidden states of every token after the first `layers` layers, one (len × hidden) block
     /// per window: what `triage adapt` trains the layers above from. Only for f32 weights.
     pub fn states_packed(&self, windows: &[&[u32]], layers: usize) -> candle_core::Result<Vec<Vec<f32>>> {
-        let Stack::Packed(packed) = &self.stack else { candle_core::bail!("states_packed needs f32 weights") };
-        let ids: Vec<u32> = windows.iter().flat_map(|w| w.iter().copied()).collect();
-        let lengths: Vec<usize> = windows.iter().map(|w| w.len()).collect();
-        if ids.is_empty() {
-            return Ok(vec![Vec::new(); windows.len()]);
-        }
-        let words = self.word_embeddings.embedding(&Tensor::new(ids, &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
+        let Some((packed, words, lengths)) = self.packed_inputs(windows)? else { return Ok(vec![Vec::new(); windows.len()]) };
         let h = self.config.hidden_size;
         let (xs, starts) = rayon::scope(|_| packed.forward(words, &lengths, layers));
         Ok(starts.iter().zip(&lengths).map(|(&s, &l)| xs[s * h..(s + l) * h].to_vec()).collect())

