@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::ServerSettings;
 use crate::model::{EncoderOptions, WeightMode, DEFAULT_MODEL_DIR};
 use crate::text::DEFAULT_DICT_DIR;
 
@@ -49,30 +50,6 @@ pub struct Settings {
     pub cases: crate::cases::CaseSettings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerSettings {
-    pub addr: String,
-    /// Longer transcripts are refused with 422 rather than tying up the encoder.
-    pub max_text_chars: usize,
-    pub max_body_bytes: usize,
-    pub max_batch_items: usize,
-    /// Dynamic batching, queue bound and per-request timeout.
-    pub batching: crate::api::BatchSettings,
-    /// A file of API keys, one per line (`#` comments). When set, every `/v1` route needs
-    /// `Authorization: Bearer KEY`; health, readiness and metrics stay open.
-    pub api_key_file: Option<PathBuf>,
-    /// Origins allowed to call the API from a browser. Empty (the default) sends no CORS
-    /// headers, so browsers on other origins are refused.
-    pub cors_allowed_origins: Vec<String>,
-    /// The SQLite file of operators' decisions (created if absent, WAL mode).
-    pub feedback_db: PathBuf,
-    /// A client must send its request head within this time (slow-loris clients are cut off).
-    pub header_read_timeout_ms: u64,
-    /// ... and its body within this time.
-    pub body_read_timeout_ms: u64,
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -88,23 +65,6 @@ impl Default for Settings {
             ranking: crate::dispatch::Weights::default(),
             server: ServerSettings::default(),
             cases: crate::cases::CaseSettings::default(),
-        }
-    }
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        ServerSettings {
-            addr: "127.0.0.1:8080".into(),
-            max_text_chars: 20_000,
-            max_body_bytes: 2 << 20,
-            max_batch_items: 64,
-            batching: crate::api::BatchSettings::default(),
-            api_key_file: None,
-            cors_allowed_origins: Vec::new(),
-            feedback_db: PathBuf::from(crate::feedback::DEFAULT_FEEDBACK_DB),
-            header_read_timeout_ms: 10_000,
-            body_read_timeout_ms: 30_000,
         }
     }
 }
@@ -182,14 +142,11 @@ impl Settings {
         if let Some((n, v)) = var("TRIAGE_MAX_TOKENS") {
             self.encoder.max_tokens = parse(&n, &v)?;
         }
-        if let Some((n, v)) = var("TRIAGE_BATCH_SIZE") {
-            self.encoder.batch_size = parse(&n, &v)?;
-        }
         if let Some((n, v)) = var("TRIAGE_WEIGHTS") {
             self.encoder.weights = match v.as_str() {
-                "quantized" => WeightMode::Quantized,
                 "f32" => WeightMode::F32,
-                _ => return Err(ConfigError::Env { name: n, value: v, reason: "expected quantized or f32".into() }),
+                "quantized" => return Err(ConfigError::Env { name: n, value: v, reason: "the quantized weight mode was removed (5.7x slower than f32, no memory saved): use f32".into() }),
+                _ => return Err(ConfigError::Env { name: n, value: v, reason: "expected f32".into() }),
             };
         }
         if let Some((_, v)) = var("TRIAGE_ADDR") {

@@ -9,11 +9,13 @@
 //! - [`feedback`]: operators' decisions: SQLite store, stats, similar cases, export;
 //! - [`cases`]: recent cases: repeated calls grouped as they arrive, hot spots;
 //! - [`api`]: the HTTP transport and the operator console;
-//! - [`config`]: the one typed configuration struct.
+//! - [`config`]: the one typed configuration struct;
+//! - [`chart`] and [`progress`]: the reports' charts and long jobs' progress, used by every layer.
 
 pub mod api;
 pub mod batch;
 pub mod cases;
+pub mod chart;
 pub mod config;
 pub mod dispatch;
 pub mod error;

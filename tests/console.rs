@@ -180,3 +180,24 @@ fn decisions_are_checked_kept_across_restarts_summarised_and_found_as_precedents
     assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("no feedback database"));
     assert!(server.terminate().success());
 }
+
+#[test]
+fn a_decision_on_a_call_just_classified_reuses_its_embedding() {
+    let server = Server::start();
+    let p = server.port;
+    let call = "市民：我家楼下的路灯坏了一个月了，晚上黑漆漆的，我电话13812345678。";
+    let body = serde_json::json!({"text": call}).to_string();
+    assert_eq!(post_json(p, "/v1/classify", &body).status, 200);
+    let r = post_json(p, "/v1/feedback", &decision("RE-1", call, &["urban_management_commission"], "urban_management_commission", Some(1)));
+    assert_eq!(r.status, 201, "{}", r.body);
+    // A text nobody classified is embedded as before.
+    let r = post_json(p, "/v1/feedback", &decision("RE-2", "市民：暖气一点都不热。", &["heating_group"], "heating_group", Some(1)));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let metrics = http(p, "GET", "/metrics", None, b"").unwrap().body;
+    assert!(metrics.contains("triage_feedback_embeddings_reused_total 1\n"), "{metrics}");
+    // The embedding kept is the encoder's for that text: the same call finds it as its twin.
+    let r = post_json(p, "/v1/classify", &serde_json::json!({"text": call, "similar": 1}).to_string()).json();
+    assert_eq!(r["similar_cases"][0]["case_id"], "RE-1", "{r}");
+    assert!(r["similar_cases"][0]["similarity"].as_f64().unwrap() > 0.999, "{r}");
+    assert!(server.terminate().success());
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use hotline_triage::batch::reader::{CaseReader, FieldSpec, InputFormat};
+use hotline_triage::cases::reader::{CaseReader, FieldSpec, InputFormat};
 use libfuzzer_sys::fuzz_target;
 
 /// One scratch file per fuzzing process, in memory where possible. libFuzzer exits without

@@ -21,8 +21,9 @@ pub struct FeedbackReceipt {
     pub decided_at: String,
 }
 
-/// Store an operator's decision. The transcript is embedded (through the same compute queue
-/// as classification) so later calls can find it as a precedent; it is stored masked.
+/// Store an operator's decision, masked, with the transcript's embedding so later calls can find
+/// it as a precedent: the one `/v1/classify` just computed for the same text, or a new one
+/// (through the same compute queue as classification).
 #[utoipa::path(post, path = "/v1/feedback", request_body = FeedbackRecord, responses(
     (status = 201, description = "Stored", body = FeedbackReceipt), RequestErrors,
     (status = 503, description = "Feedback store busy or unavailable; nothing was stored", body = ErrorBody),
@@ -35,12 +36,19 @@ pub async fn record(
     check_text(&state, &decision.text, "text")?;
     let taxonomy = &state.dispatch.taxonomy;
     let decided_at = decision.validate(|d| taxonomy.department(d).is_some())?;
-    let classified = answer(&state, enqueue(&state, decision.text.clone(), 1)?).await?;
-    // The compute thread already normalised and masked it; store that, not a second pass.
-    let masked = classified.text;
+    // Normalising and masking is cheap; the encoder is not, and the console has usually just
+    // classified this very text.
+    let masked = state.dispatch.pipeline().clean(&decision.text);
+    let embedding = match state.recent.recall(&masked) {
+        Some(embedding) => {
+            state.metrics.feedback_embeddings_reused.inc();
+            embedding
+        }
+        None => answer(&state, enqueue(&state, decision.text.clone(), 1)?).await?.embedding,
+    };
     let store = state.feedback.clone();
     let at = decided_at.clone();
-    let revision = tokio::task::spawn_blocking(move || store.record(&decision, &masked, &at, Some(&classified.embedding)).map(|r| (r, decision.case_id)))
+    let revision = tokio::task::spawn_blocking(move || store.record(&decision, &masked, &at, Some(&embedding)).map(|r| (r, decision.case_id)))
         .await
         .map_err(internal)??;
     Ok((StatusCode::CREATED, Json(FeedbackReceipt { case_id: revision.1, revision: revision.0, decided_at })))

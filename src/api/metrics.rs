@@ -33,6 +33,7 @@ pub struct Metrics {
     pub batch_size: Histogram,
     pub batch_tokens: Histogram,
     pub inference_seconds: Histogram,
+    pub feedback_embeddings_reused: Counter,
 }
 
 impl Default for Metrics {
@@ -44,13 +45,15 @@ impl Default for Metrics {
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 8));
         let batch_tokens = Histogram::new(exponential_buckets(16.0, 2.0, 10));
         let inference_seconds = latency_histogram();
+        let feedback_embeddings_reused = Counter::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("queue_depth", "Classify jobs waiting for the compute thread", queue_depth.clone());
         registry.register("batch_size", "Transcripts per model batch", batch_size.clone());
         registry.register("batch_tokens", "Encoder tokens per model batch", batch_tokens.clone());
         registry.register("inference_duration_seconds", "Model time per batch", inference_seconds.clone());
-        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds }
+        registry.register("feedback_embeddings_reused", "Decisions stored with the embedding /v1/classify had just computed for the same text", feedback_embeddings_reused.clone());
+        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds, feedback_embeddings_reused }
     }
 }
 

@@ -9,8 +9,10 @@ mod error;
 mod feedback;
 mod metrics;
 mod openapi;
+mod recent;
 mod routes;
 mod server;
+mod settings;
 
 use std::sync::Arc;
 
@@ -27,9 +29,13 @@ pub use batcher::{BatchSettings, Batcher};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
-pub use server::serve;
+pub use recent::RecentEmbeddings;
 
-use crate::config::ServerSettings;
+/// Transcripts whose embeddings `/v1/classify` keeps for feedback (about 1.5 KB each).
+pub const RECENT_EMBEDDINGS: usize = 4096;
+pub use server::serve;
+pub use settings::ServerSettings;
+
 use crate::dispatch::DispatchModel;
 use crate::model::Encoder;
 use crate::text::TextPipeline;
@@ -45,6 +51,8 @@ pub struct AppState {
     pub feedback: Arc<crate::feedback::FeedbackStore>,
     /// Recent cases (those classified with an id): related cases, groups, hot spots.
     pub cases: Arc<crate::cases::CaseStore>,
+    /// What `/v1/classify` just embedded, so feedback on the same text need not embed it again.
+    pub recent: RecentEmbeddings,
     /// The city's UTC offset, for times sent without one.
     pub city_offset: chrono::FixedOffset,
     pub limits: ServerSettings,

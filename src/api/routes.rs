@@ -231,6 +231,7 @@ pub async fn classify(
     };
     let submitted = case_time(&state, req.id.as_deref(), req.submitted.as_deref(), "submitted")?;
     let classified = answer(&state, enqueue(&state, req.text, top_k)?).await?;
+    state.recent.remember(&classified.text, &classified.embedding);
     let (feedback, cases, case) = (state.feedback.clone(), state.cases.clone(), req.id.clone());
     let (classified, similar_cases, related) = tokio::task::spawn_blocking(move || -> Result<_, crate::feedback::FeedbackError> {
         let similar_cases = if similar > 0 { Some(feedback.similar(&classified.embedding, similar, case.as_deref())?) } else { None };

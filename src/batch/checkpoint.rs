@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::reader::Position;
+use crate::cases::reader::Position;
 use super::{BatchError, RowCounts};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

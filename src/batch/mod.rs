@@ -1,12 +1,10 @@
 //! Reclassifying historical cases in bulk: streamed, resumable after a kill, shardable across
 //! machines, with a report of what moved.
 //!
-//! - [`reader`]: JSON lines and CSV records with their byte offsets;
 //! - [`checkpoint`]: the atomic resume point;
 //! - [`report`]: the change report (transition heatmap, changed share, examples).
 
 pub mod checkpoint;
-pub mod reader;
 pub mod report;
 
 use std::fs::{File, OpenOptions};
@@ -17,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dispatch::{AliasTable, DispatchModel, DispatchSuggestion};
-pub use reader::{CaseReader, FieldSpec, InputFormat};
-use reader::InputRow;
+use crate::dispatch::{AliasTable, DispatchModel, EmbeddedSuggestion};
+pub use crate::cases::reader::{CaseReader, FieldSpec, InputFormat};
+use crate::cases::reader::{InputRow, ReadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -30,7 +28,9 @@ pub enum BatchError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
-    Report(#[from] crate::training::report::ReportError),
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Report(#[from] crate::chart::ReportError),
 }
 
 /// `K/N`: this job takes the rows whose id hashes to K modulo N (0-based).
@@ -158,7 +158,9 @@ fn row_key(row: &InputRow) -> String {
     row.id.clone().unwrap_or_else(|| format!("row:{}", row.row))
 }
 
-fn reclassified(row: &InputRow, s: &DispatchSuggestion, previous: Option<&str>, aliases: Option<&AliasTable>, model: &DispatchModel, text: &str) -> Reclassified {
+/// `masked` is the text as the model read it (normalised, PII masked): the excerpt comes from it.
+fn reclassified(row: &InputRow, e: &EmbeddedSuggestion, previous: Option<&str>, aliases: Option<&AliasTable>, model: &DispatchModel) -> Reclassified {
+    let s = &e.suggestion;
     let previous = previous.unwrap_or("").trim().to_string();
     let previous_department = if previous.is_empty() {
         String::new()
@@ -184,7 +186,7 @@ fn reclassified(row: &InputRow, s: &DispatchSuggestion, previous: Option<&str>, 
         previous,
         previous_department,
         changed,
-        excerpt: model.pipeline().clean(text).chars().take(60).collect(),
+        excerpt: e.text.chars().take(60).collect(),
     }
 }
 
@@ -357,7 +359,7 @@ pub fn run(model: &DispatchModel, aliases: Option<&AliasTable>, opts: &BatchOpti
             let ok: Vec<&InputRow> = mine.iter().copied().filter(|r| r.case.is_ok()).collect();
             let texts: Vec<&str> = ok.iter().map(|r| r.case.as_ref().map(|c| c.text.as_str()).unwrap_or("")).collect();
             let results = classify_isolating_failures(model, &texts);
-            let mut by_row: std::collections::HashMap<u64, Result<DispatchSuggestion, String>> = ok.iter().map(|r| r.row).zip(results).collect();
+            let mut by_row: std::collections::HashMap<u64, Result<EmbeddedSuggestion, String>> = ok.iter().map(|r| r.row).zip(results).collect();
             for row in mine {
                 let outcome = match &row.case {
                     Err(reason) => Err(reason.clone()),
@@ -366,7 +368,7 @@ pub fn run(model: &DispatchModel, aliases: Option<&AliasTable>, opts: &BatchOpti
                 let outcome = outcome.and_then(|s| row.case.as_ref().map(|c| (s, c)).map_err(Clone::clone));
                 match outcome {
                     Ok((s, case)) => {
-                        out.write(&encode(out_format, &reclassified(row, &s, case.previous.as_deref(), aliases, model, &case.text)))?;
+                        out.write(&encode(out_format, &reclassified(row, &s, case.previous.as_deref(), aliases, model)))?;
                         counts.processed += 1;
                         processed_now += 1;
                     }
@@ -417,17 +419,17 @@ pub fn run(model: &DispatchModel, aliases: Option<&AliasTable>, opts: &BatchOpti
 
 /// Classify a chunk in one go; if that fails (or panics), one by one, so a single bad text
 /// costs only its own row.
-fn classify_isolating_failures(model: &DispatchModel, texts: &[&str]) -> Vec<Result<DispatchSuggestion, String>> {
+fn classify_isolating_failures(model: &DispatchModel, texts: &[&str]) -> Vec<Result<EmbeddedSuggestion, String>> {
     if texts.is_empty() {
         return Vec::new();
     }
-    let all = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.classify_batch(texts, 3)));
+    let all = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.classify_batch_embedded(texts, 3)));
     match all {
         Ok(Ok(results)) => results.into_iter().map(Ok).collect(),
         _ => texts
             .iter()
-            .map(|t| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.classify(t, 3))) {
-                Ok(Ok(s)) => Ok(s),
+            .map(|t| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.classify_batch_embedded(&[t], 3))) {
+                Ok(Ok(mut s)) => Ok(s.remove(0)),
                 Ok(Err(e)) => Err(format!("model error: {e}")),
                 Err(_) => Err("the model failed on this text".into()),
             })

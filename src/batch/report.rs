@@ -2,6 +2,7 @@
 //! one. Built by streaming the job's output file once, so it covers resumed runs whole and its
 //! memory is bounded by the number of departments, not rows.
 
+use crate::chart::heatmap::{self, CountMatrix, HeatmapStyle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -126,11 +127,11 @@ pub fn write(changes: &Changes, dir: &Path, input: &Path, counts: &RowCounts) ->
             .into_iter()
             .collect();
         let index = |l: &str| labels.iter().position(|x| x == l).unwrap_or(0);
-        let mut matrix = vec![vec![0usize; labels.len()]; labels.len()];
+        let mut matrix = CountMatrix::zeros(labels.clone(), labels.clone());
         for ((a, b), n) in &changes.transitions {
-            matrix[index(a)][index(b)] += *n as usize;
+            matrix.add(index(a), index(b), *n as usize);
         }
-        crate::training::report::write_count_heatmap(&labels, &matrix, &dir.join("transitions.png"))?;
+        heatmap::write(&matrix, &HeatmapStyle::TRANSITIONS, &dir.join("transitions.png"))?;
         md.push_str("## Transitions (rows: old department, columns: new; row-normalised)\n\n![transitions](transitions.png)\n\n");
         md.push_str("Axis order: ");
         md.push_str(&labels.iter().enumerate().map(|(i, l)| format!("{} {l}", i + 1)).collect::<Vec<_>>().join(", "));

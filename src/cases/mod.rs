@@ -7,12 +7,14 @@
 //! - [`hotspots`]: clusters whose count in a window rises clearly above their own baseline;
 //! - [`report`]: the Markdown and PNG report of `triage hotspots`;
 //! - [`pairs`]: duplicate detection judged on labelled pairs;
+//! - [`reader`]: files of historical cases (JSON lines, CSV), record by record, resumable;
 //! - [`time`]: the time formats exports mix.
 
 pub mod bench;
 pub mod hotspots;
 pub mod index;
 pub mod pairs;
+pub mod reader;
 pub mod report;
 pub mod scan;
 pub mod store;

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::reader::{CaseReader, FieldSpec, InputFormat};
 use crate::dispatch::{DispatchModel, EmbeddedSuggestion};
 use crate::model::cosine;
 
@@ -102,23 +103,41 @@ pub fn load_pairs(path: &Path) -> Result<Vec<LabelledPair>, String> {
         .collect()
 }
 
-/// A row's text: its non-empty `text_fields`, one per line, as `triage batch` joins them.
-fn row_text(row: &serde_json::Value, text_fields: &[String]) -> String {
-    crate::batch::reader::join_text(text_fields.iter().map(|f| row.get(f).and_then(|v| v.as_str()).map(str::to_string)))
+/// Every readable row of a JSON-lines file with an `id` field, as (id, text), through the same
+/// reader `triage batch` uses, so a row's text is joined the same way; unreadable rows are
+/// returned as `Err((line, reason))`.
+fn read_rows(path: &Path, text_fields: &[String]) -> Result<Vec<Result<(String, String), (u64, String)>>, String> {
+    let spec = FieldSpec { text_fields: text_fields.to_vec(), id_field: "id".into(), compare_field: None, time_field: None };
+    let mut reader = CaseReader::open(path, InputFormat::Jsonl, spec, None).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_row().map_err(|e| e.to_string())? {
+        rows.push(match (row.id, row.case) {
+            (Some(id), Ok(case)) => Ok((id, case.text)),
+            (None, Ok(_)) => Err((row.line, "no id".to_string())),
+            (_, Err(reason)) => Err((row.line, reason)),
+        });
+    }
+    Ok(rows)
 }
 
 /// The texts of the ids `pairs` use, from a JSON-lines file with an `id` field.
 pub fn load_texts(path: &Path, pairs: &[LabelledPair], text_fields: &[String]) -> Result<HashMap<String, String>, String> {
     let wanted: std::collections::HashSet<&str> = pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let row: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-        let Some(id) = row.get("id").and_then(|v| v.as_str()).filter(|id| wanted.contains(id)) else { continue };
-        out.insert(id.to_string(), row_text(&row, text_fields));
+    let mut unreadable = Vec::new();
+    for row in read_rows(path, text_fields)? {
+        match row {
+            Ok((id, text)) if wanted.contains(id.as_str()) => {
+                out.insert(id, text);
+            }
+            Ok(_) => {}
+            Err(bad) => unreadable.push(bad),
+        }
     }
     if let Some(missing) = wanted.iter().find(|id| !out.contains_key(**id)) {
-        return Err(format!("{}: no row with id {missing:?}", path.display()));
+        // The missing row may be one that could not be read: say which those were.
+        let first = unreadable.first().map(|(line, reason)| format!("; {} unreadable rows, the first at line {line}: {reason}", unreadable.len()));
+        return Err(format!("{}: no row with id {missing:?}{}", path.display(), first.unwrap_or_default()));
     }
     Ok(out)
 }
@@ -139,14 +158,7 @@ fn pair_evidence(a: &EmbeddedSuggestion, b: &EmbeddedSuggestion, same: bool) -> 
 /// of them is a random pair.
 pub fn load_sample(path: &Path, n: usize, exclude: &[LabelledPair], text_fields: &[String]) -> Result<Vec<String>, String> {
     let skip: std::collections::HashSet<&str> = exclude.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rows: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let usable: Vec<String> = rows
-        .iter()
-        .filter(|r| r.get("id").and_then(|v| v.as_str()).is_some_and(|id| !skip.contains(id)))
-        .map(|r| row_text(r, text_fields))
-        .filter(|t| !t.is_empty())
-        .collect();
+    let usable: Vec<String> = read_rows(path, text_fields)?.into_iter().flatten().filter(|(id, _)| !skip.contains(id.as_str())).map(|(_, text)| text).collect();
     let step = (usable.len() / n.max(1)).max(1);
     Ok(usable.into_iter().step_by(step).take(n).collect())
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use super::hotspots::HotSpot;
-use crate::training::report::{blues, draw_runs, find_fonts, Anchor, ReportError, TICK_FONT, TITLE_FONT};
+use crate::chart::fonts::find_fonts;
+use crate::chart::heatmap::{self, CountMatrix, HeatmapStyle, Shading};
+use crate::chart::ReportError;
 
 /// What the run read, for the report's first lines.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -46,10 +48,10 @@ fn plot(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> ReportError + '_ {
 /// Writes `report.md`, `topic_district.png` and `trends.png` into `dir`.
 pub fn write(dir: &Path, summary: &RunSummary, hot_spots: &[HotSpot], timeline: &Timeline, test: &str) -> Result<PathBuf, ReportError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    draw_topic_district(&timeline.topic_district, &dir.join("topic_district.png"))?;
+    let axes = draw_topic_district(&timeline.topic_district, &dir.join("topic_district.png"))?;
     draw_trends(timeline, hot_spots, &dir.join("trends.png"))?;
     let md = dir.join("report.md");
-    std::fs::write(&md, markdown(summary, hot_spots, test)).map_err(io(&md))?;
+    std::fs::write(&md, markdown(summary, hot_spots, test) + &axes).map_err(io(&md))?;
     Ok(md)
 }
 
@@ -115,61 +117,40 @@ pub fn markdown(summary: &RunSummary, hot_spots: &[HotSpot], test: &str) -> Stri
 }
 
 /// Counts of cases per topic (rows) and district (columns, the 15 busiest, then the rest).
-fn draw_topic_district(pairs: &[(String, String)], path: &Path) -> Result<(), ReportError> {
-    let err = plot(path);
+/// Returns a Markdown key to the numbered axes when this machine has no font for the names.
+fn draw_topic_district(pairs: &[(String, String)], path: &Path) -> Result<String, ReportError> {
     let mut by_district: BTreeMap<&str, usize> = BTreeMap::new();
     let mut topics: BTreeMap<&str, usize> = BTreeMap::new();
     for (t, d) in pairs {
         *by_district.entry(d.as_str()).or_default() += 1;
         *topics.entry(t.as_str()).or_default() += 1;
     }
-    let mut districts: Vec<(&str, usize)> = by_district.into_iter().collect();
-    districts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let shown: Vec<&str> = districts.iter().take(15).map(|d| d.0).collect();
-    let mut columns: Vec<String> = shown.iter().map(|d| d.to_string()).collect();
-    if districts.len() > shown.len() {
+    let busiest_first = |m: BTreeMap<&str, usize>| {
+        let mut v: Vec<(&str, usize)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.into_iter().map(|(name, _)| name.to_string()).collect::<Vec<String>>()
+    };
+    let districts = busiest_first(by_district);
+    let shown = districts.len().min(15);
+    let mut columns = districts[..shown].to_vec();
+    if districts.len() > shown {
         columns.push("其他".into());
     }
-    let mut rows: Vec<(&str, usize)> = topics.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let column_of = |d: &str| shown.iter().position(|x| *x == d).unwrap_or(shown.len());
-    let mut counts = vec![vec![0usize; columns.len().max(1)]; rows.len()];
+    let rows = busiest_first(topics);
+    let mut matrix = CountMatrix::zeros(rows.clone(), columns.clone());
     for (t, d) in pairs {
-        let i = rows.iter().position(|r| r.0 == t.as_str()).unwrap_or(0);
-        let j = column_of(d).min(columns.len().saturating_sub(1));
-        if let Some(c) = counts.get_mut(i).and_then(|r| r.get_mut(j)) {
-            *c += 1;
-        }
+        let i = rows.iter().position(|r| r == t).unwrap_or(0);
+        // Districts past the 15 busiest go to the last column, 其他.
+        let j = districts[..shown].iter().position(|x| x == d).unwrap_or(columns.len().saturating_sub(1));
+        matrix.add(i, j, 1);
     }
-    let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
-    let fonts = find_fonts();
-    let (cell_w, cell_h, left, top) = (58i32, 26i32, 190i32, 110i32);
-    let width = (left + cell_w * columns.len() as i32 + 30) as u32;
-    let height = (top + cell_h * rows.len() as i32 + 30) as u32;
-    let root = BitMapBackend::new(path, (width.max(400), height.max(200))).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    for (i, row) in counts.iter().enumerate() {
-        for (j, &c) in row.iter().enumerate() {
-            let (x, y) = (left + j as i32 * cell_w, top + i as i32 * cell_h);
-            // Square-root scale: one busy district must not wash out the rest.
-            let share = (c as f64 / max as f64).sqrt();
-            root.draw(&Rectangle::new([(x, y), (x + cell_w, y + cell_h)], blues(share).filled())).map_err(|e| err(&e))?;
-            if fonts.any() {
-                let colour = if share > 0.55 { WHITE } else { BLACK };
-                draw_runs(&root, &fonts, &c.to_string(), 11.0, &colour, Anchor::Centre, (x + cell_w / 2, y + cell_h / 2), true).map_err(|e| err(&e))?;
-            }
-        }
+    let style = HeatmapStyle { title: "cases by topic and district", rows: "topic", columns: "district", shading: Shading::SqrtOfMax };
+    let layout = heatmap::write(&matrix, &style, path)?;
+    if layout.names_on_axes || !layout.has_ticks() {
+        return Ok(String::new());
     }
-    if fonts.any() {
-        draw_runs(&root, &fonts, "cases by topic (rows) and district (columns)", TITLE_FONT, &BLACK, Anchor::Start, (8, 16), true).map_err(|e| err(&e))?;
-        for (i, (t, _)) in rows.iter().enumerate() {
-            draw_runs(&root, &fonts, t, TICK_FONT, &BLACK, Anchor::End, (left - 6, top + i as i32 * cell_h + cell_h / 2), true).map_err(|e| err(&e))?;
-        }
-        for (j, d) in columns.iter().enumerate() {
-            draw_runs(&root, &fonts, d, TICK_FONT, &BLACK, Anchor::Start, (left + j as i32 * cell_w + cell_w / 2, top - 6), false).map_err(|e| err(&e))?;
-        }
-    }
-    root.present().map_err(|e| err(&e))
+    let key = |names: &[String]| names.iter().enumerate().map(|(i, n)| format!("{} {}", i + 1, cell(n))).collect::<Vec<_>>().join(", ");
+    Ok(format!("No CJK font was found, so the heat map's axes are numbered (set `TRIAGE_REPORT_FONT` to a CJK .ttf to get names). Topics: {}. Districts: {}.\n", key(&matrix.rows), key(&matrix.columns)))
 }
 
 const PALETTE: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];

@@ -14,20 +14,20 @@ use super::hotspots::{describe, scan_timeline, HotSpot};
 use super::report::{self, RunSummary, Timeline};
 use super::store::{rfc3339, CaseStore, NewCase};
 use super::time::{city_offset, parse_case_time};
+use super::reader::{CaseReader, FieldSpec, InputFormat, ReadError};
 use super::CaseSettings;
-use crate::batch::{CaseReader, FieldSpec, InputFormat};
 use crate::dispatch::DispatchModel;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error(transparent)]
-    Input(#[from] crate::batch::BatchError),
+    Input(#[from] ReadError),
     #[error(transparent)]
     Store(#[from] crate::feedback::FeedbackError),
     #[error(transparent)]
     Model(#[from] crate::dispatch::DispatchError),
     #[error(transparent)]
-    Report(#[from] crate::training::report::ReportError),
+    Report(#[from] crate::chart::ReportError),
     #[error("{0}")]
     Settings(String),
     #[error("{path}: {source}")]

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::ModelError;
-use super::folder::{read_json, sha256_file, FileEntry};
+use super::files::{read_json, sha256_file, FileEntry};
 
 pub const ADAPTER_MANIFEST: &str = "adapter.json";
 pub const ADAPTER_WEIGHTS: &str = "adapter.safetensors";

@@ -23,8 +23,8 @@ pub struct Throughput {
 }
 
 /// Embed every text once (after a short warm-up), `batch_size` texts per call in input order,
-/// as a client sending batches would. Inside a call the encoder sorts by length and runs its
-/// own smaller batches (`EncoderOptions::batch_size`) side by side.
+/// as a client sending batches would. Inside a call the encoder sorts windows by length and runs
+/// them in packed passes.
 ///
 /// With `sort_all`, the whole set is one call instead, so the encoder sorts all of it by length
 /// (what a batch job does), reported under `batch_size` for comparison with runtimes that sort

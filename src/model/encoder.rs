@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
-use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
 use super::bert::{Bert, WeightMode};
@@ -21,10 +19,6 @@ pub struct EncoderOptions {
     pub max_tokens: usize,
     /// Tokens shared by consecutive windows, so no sentence is only ever seen cut in half.
     pub window_overlap: usize,
-    /// Windows per forward pass of the quantized weights. Small batches, two at a time, beat
-    /// one big one on this CPU (`triage model bench`: 4 windows gave 11.3 texts/s, 16 gave 8.2,
-    /// 32 gave 6.8). f32 weights run packed instead, up to `packed::TOKENS_PER_PASS` tokens a pass.
-    pub batch_size: usize,
     pub weights: WeightMode,
     /// Use at most this many windows of a text, 0 for all. Only for recipes that ask for it
     /// (a classifier head trained on first windows); [`Embedding::truncated`] says when it bit.
@@ -36,7 +30,7 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions { max_tokens: 512, window_overlap: 64, batch_size: 4, weights: WeightMode::default(), max_windows: 0, prune_vocabulary: true }
+        EncoderOptions { max_tokens: 512, window_overlap: 64, weights: WeightMode::default(), max_windows: 0, prune_vocabulary: true }
     }
 }
 
@@ -110,7 +104,6 @@ impl Encoder {
     fn sharing(bert: Arc<Bert>, tokenizer: Arc<PieceTokenizer>, mut options: EncoderOptions, version: String) -> Result<Self, ModelError> {
         let positions = bert.config().max_position_embeddings;
         options.max_tokens = options.max_tokens.min(positions);
-        options.batch_size = options.batch_size.max(1);
         let prefix_ids = tokenizer.ids(QUERY_PREFIX)?;
         // Room for at least a few content tokens per window, and an overlap smaller than the step.
         let min_tokens = prefix_ids.len() + 2 + 8;
@@ -135,13 +128,10 @@ impl Encoder {
         &self.options
     }
 
-    /// Which forward pass runs, in words, for benchmark tables: f32 weights run the packed
-    /// encoder (`packed.rs`), quantized ones candle's graph.
+    /// Which forward pass runs, in words, for benchmark tables.
     pub fn runtime(&self) -> &'static str {
-        if self.bert.is_packed() {
-            "f32, packed"
-        } else {
-            "Q4_0, candle graph"
+        match self.options.weights {
+            WeightMode::F32 => "f32, packed",
         }
     }
 
@@ -209,7 +199,7 @@ impl Encoder {
             }
         }
 
-        // Similar lengths share a batch, so the quantized path's padding wastes little work.
+        // Similar lengths share a pass (a reproducible order, whatever order the texts came in).
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&w| windows[w].ids.len());
 
@@ -217,24 +207,12 @@ impl Encoder {
         let mut sums = vec![vec![0f32; dim]; texts.len()];
         let mut weights = vec![0f32; texts.len()];
         let mut window_counts = vec![0usize; texts.len()];
-        let (batches, pooled): (Vec<Vec<&Window>>, Vec<Vec<Vec<f32>>>) = if self.bert.is_packed() {
-            // Packed windows carry no padding, so a pass takes as many as fit its token budget.
-            // Each pass spreads over every core itself; passes run one after another.
-            let passes = packed_passes(order.iter().map(|&w| &windows[w]), |w| w.ids.len());
-            let pooled = passes
-                .iter()
-                .map(|b| self.bert.pooled_packed(&b.iter().map(|w| w.ids.as_slice()).collect::<Vec<_>>()))
-                .collect::<Result<_, _>>()?;
-            (passes, pooled)
-        } else {
-            // Padded batches run side by side: candle spreads only the matrix products over
-            // the cores, so one forward pass leaves a core idle through every other op.
-            let batches: Vec<Vec<&Window>> = order.chunks(self.options.batch_size).map(|c| c.iter().map(|&w| &windows[w]).collect()).collect();
-            let pooled = batches.par_iter().map(|b| self.forward_pooled(b)).collect::<Result<_, _>>()?;
-            (batches, pooled)
-        };
-        for (batch, pooled) in batches.iter().zip(pooled) {
-            for (w, vector) in batch.iter().zip(pooled) {
+        // Packed windows carry no padding, so a pass takes as many as fit its token budget.
+        // Each pass spreads over every core itself; passes run one after another.
+        let passes = packed_passes(order.iter().map(|&w| &windows[w]), |w| w.ids.len());
+        for pass in &passes {
+            let pooled = self.bert.pooled_packed(&pass.iter().map(|w| w.ids.as_slice()).collect::<Vec<_>>())?;
+            for (w, vector) in pass.iter().zip(pooled) {
                 // Weight each window by its length: a text's embedding is then the mean over
                 // all of its tokens, as if the model had seen it whole.
                 let n = w.ids.len() as f32;
@@ -257,23 +235,6 @@ impl Encoder {
                 Embedding { vector: v, tokens, windows, truncated }
             })
             .collect())
-    }
-
-    fn forward_pooled(&self, batch: &[&Window]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let len = batch.iter().map(|w| w.ids.len()).max().unwrap_or(0);
-        let pad = self.bert.config().pad_token_id;
-        let mut ids = Vec::with_capacity(batch.len() * len);
-        let mut mask = Vec::with_capacity(batch.len() * len);
-        for w in batch {
-            ids.extend_from_slice(&w.ids);
-            ids.extend(std::iter::repeat_n(pad, len - w.ids.len()));
-            mask.extend(std::iter::repeat_n(1f32, w.ids.len()));
-            mask.extend(std::iter::repeat_n(0f32, len - w.ids.len()));
-        }
-        let ids = Tensor::from_vec(ids, (batch.len(), len), &Device::Cpu)?;
-        let mask = Tensor::from_vec(mask, (batch.len(), len), &Device::Cpu)?;
-        let hidden = self.bert.forward(&ids, &mask)?;
-        Ok(Bert::mean_pool(&hidden, &mask)?.to_vec2::<f32>()?)
     }
 }
 
@@ -338,15 +299,6 @@ mod tests {
         let e = enc.embed(&[&long, "孩子"]).unwrap();
         assert_eq!((e[0].windows, e[0].truncated), (1, true));
         assert_eq!((e[1].windows, e[1].truncated), (1, false));
-    }
-
-    #[test]
-    fn quantized_and_f32_weights_agree() {
-        let (_d, q) = encoder(EncoderOptions { weights: WeightMode::Quantized, ..Default::default() });
-        let (_e, f) = encoder(EncoderOptions { weights: WeightMode::F32, ..Default::default() });
-        let a = q.embed(&["我家楼下烧烤店油烟太大了"]).unwrap().remove(0);
-        let b = f.embed(&["我家楼下烧烤店油烟太大了"]).unwrap().remove(0);
-        assert!(cosine(&a.vector, &b.vector) > 0.98, "cosine {}", cosine(&a.vector, &b.vector));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::{gguf_file, QTensor};
@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::bert::{BertConfig, TensorSource};
 use super::error::ModelError;
+use super::files::{read_json, sha256_file, FileEntry};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.gguf";
@@ -31,12 +32,6 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// e5 was trained with these prefixes; a query without it lands elsewhere in the space.
 pub const QUERY_PREFIX: &str = "query: ";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileEntry {
-    pub sha256: String,
-    pub bytes: u64,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,23 +77,6 @@ pub struct FolderSource<'a> {
     pub model_id: &'a str,
     pub source: &'a str,
     pub weights: &'a str,
-}
-
-pub fn sha256_file(path: &Path) -> Result<FileEntry, ModelError> {
-    let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| ModelError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        hasher.update(&buf[..n]);
-    }
-    Ok(FileEntry { sha256: hex::encode(hasher.finalize()), bytes })
 }
 
 impl ModelFolder {
@@ -229,11 +207,6 @@ impl ModelFolder {
 }
 
 /// Read a JSON file of the model's; a missing file is reported as such.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
-    let bytes = std::fs::read(path).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { ModelError::MissingFile { path: path.to_path_buf() } } else { ModelError::io(path, e) })?;
-    serde_json::from_slice(&bytes).map_err(|e| ModelError::invalid(path, format!("not valid JSON for this file: {e}")))
-}
-
 /// Tensors read on demand from a GGUF file.
 pub struct GgufTensors {
     path: PathBuf,
@@ -259,46 +232,5 @@ impl TensorSource for GgufTensors {
         self.content
             .tensor(&mut self.reader, name, &Device::Cpu)
             .map_err(|e| ModelError::invalid(&self.path, format!("tensor {name}: {e}")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::tiny;
-
-    #[test]
-    fn a_written_folder_verifies_and_records_provenance() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = tiny::write_folder(&dir.path().join("enc"));
-        assert_eq!(folder.manifest.weights, "q4_0");
-        assert_eq!(folder.manifest.pooling, "mean");
-        assert_eq!(folder.manifest.query_prefix, "query: ");
-        assert_eq!(folder.manifest.checksum().len(), 16);
-        assert!(ModelFolder::open(&folder.dir).is_ok());
-    }
-
-    #[test]
-    fn corrupt_truncated_and_missing_files_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = tiny::write_folder(&dir.path().join("enc"));
-        let weights = folder.weights_path();
-        let mut bytes = std::fs::read(&weights).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        std::fs::write(&weights, &bytes).unwrap();
-        let err = ModelFolder::open(&folder.dir).unwrap_err().to_string();
-        assert!(err.contains("model.gguf") && err.contains("checksum"), "{err}");
-
-        std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
-        let err = ModelFolder::open(&folder.dir).unwrap_err().to_string();
-        assert!(err.contains("model.gguf") && err.contains("truncated"), "{err}");
-
-        bytes[last] ^= 0xff;
-        std::fs::write(&weights, &bytes).unwrap();
-        assert!(ModelFolder::open(&folder.dir).is_ok(), "restored weights verify again");
-        std::fs::remove_file(folder.tokenizer_path()).unwrap();
-        let err = ModelFolder::open(&folder.dir).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.json") && err.contains("missing"), "{err}");
     }
 }

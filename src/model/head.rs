@@ -1,7 +1,7 @@
 //! A trained classifier head: a linear layer over [standardised embedding ; TF-IDF lexical
 //! features], temperature-calibrated, with a review policy chosen on dev.
 //!
-//! Training runs in candle (`crate::training`); inference is a few hundred multiply-adds
+//! Training runs in candle (the `training` layer above); inference is a few hundred multiply-adds
 //! per class over a sparse vector, so it is plain Rust with no tensor machinery.
 
 use std::path::{Path, PathBuf};
@@ -10,9 +10,9 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::error::ModelError;
-use super::folder::read_json;
+use super::files::read_json;
 use super::lexical::{LexicalVocabulary, SparseVector};
-use crate::training::calibration::{softmax, ReviewPolicy};
+use super::probability::{softmax, ReviewPolicy};
 
 pub const METADATA_FILE: &str = "head.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";

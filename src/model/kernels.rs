@@ -1,17 +1,11 @@
 //! Element-wise CPU kernels for the encoder: softmax, GELU, LayerNorm and the bias pass, as
-//! slice functions for the packed f32 path (`packed.rs`), and the first two also as candle
-//! in-place ops for the quantized graph (`bert.rs`).
+//! slice functions for the packed f32 path (`packed.rs`).
 //!
 //! Profiling `triage model bench` showed the erf of GELU and the exp of softmax as scalar libm
 //! calls, a fifth of encoder time. These kernels compute the same functions with branch-free
 //! polynomials that the compiler vectorises (absolute error below 1e-6 against libm, far under
 //! f32 noise), and each is also compiled for AVX2 and chosen at run time ([`avx2_kernel!`]).
 
-use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Tensor};
-use rayon::prelude::*;
-
-/// Elements per parallel task: big enough to amortise scheduling.
-const CHUNK: usize = 1 << 14;
 
 /// e^x for x <= 0 (Cephes' expf polynomial after range reduction by ln 2).
 #[inline(always)]
@@ -133,84 +127,16 @@ fn erf(x: f32) -> f32 {
     y.copysign(x)
 }
 
-fn contiguous_f32<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> Result<&'a mut [f32]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("{op} needs a contiguous tensor")
-    };
-    match storage {
-        CpuStorage::F32(data) => Ok(&mut data[start..end]),
-        _ => candle_core::bail!("{op} needs f32"),
-    }
-}
-
 /// GELU with the exact (erf) form, as BERT and e5 use it.
 #[inline(always)]
-pub(crate) fn gelu_erf(x: f32) -> f32 {
+fn gelu_erf(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
-}
-
-/// [`gelu_erf`] in place over a tensor.
-pub struct GeluErf;
-
-impl InplaceOp1 for GeluErf {
-    fn name(&self) -> &'static str {
-        "gelu-erf-inplace"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
-        let data = contiguous_f32(storage, layout, self.name())?;
-        data.par_chunks_mut(CHUNK).for_each(gelu_inplace);
-        Ok(())
-    }
-}
-
-/// `softmax(scores * scale + key_bias)` over the last dimension of (batch, heads, len, len)
-/// attention scores, in place. `key_bias` is (batch, len): 0 for real tokens, a large negative
-/// number for padding.
-pub struct MaskedSoftmax {
-    pub scale: f32,
-    pub key_bias: Vec<f32>,
-    pub heads: usize,
-    pub len: usize,
-}
-
-impl InplaceOp1 for MaskedSoftmax {
-    fn name(&self) -> &'static str {
-        "masked-softmax-inplace"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
-        let len = self.len;
-        let data = contiguous_f32(storage, layout, self.name())?;
-        let per_sequence = self.heads * len * len;
-        if len == 0 || data.len() % per_sequence != 0 || self.key_bias.len() != data.len() / per_sequence * len {
-            candle_core::bail!("masked softmax: {} scores and {} biases do not fit heads {} and length {len}", data.len(), self.key_bias.len(), self.heads);
-        }
-        let rows_per_sequence = self.heads * len;
-        let rows_per_task = (CHUNK / len).max(1);
-        data.par_chunks_mut(rows_per_task * len).enumerate().for_each(|(task, chunk)| {
-            for (r, row) in chunk.chunks_mut(len).enumerate() {
-                let batch = (task * rows_per_task + r) / rows_per_sequence;
-                let bias = &self.key_bias[batch * len..(batch + 1) * len];
-                for (v, b) in row.iter_mut().zip(bias) {
-                    *v = *v * self.scale + b;
-                }
-                softmax_inplace(row);
-            }
-        });
-        Ok(())
-    }
-}
-
-/// Apply GELU in place; the tensor must be freshly computed (not shared).
-pub fn gelu_erf_inplace(t: &Tensor) -> Result<()> {
-    t.inplace_op1(&GeluErf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, Tensor};
 
     #[test]
     fn exp_and_erf_match_libm() {
@@ -232,21 +158,17 @@ mod tests {
     fn kernels_agree_with_candle() {
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 2.0, (3, 5000), &dev).unwrap();
-        let reference = x.gelu_erf().unwrap();
-        let mine = x.copy().unwrap();
-        gelu_erf_inplace(&mine).unwrap();
-        let diff = (reference - &mine).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let reference: Vec<f32> = x.gelu_erf().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let mut mine: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        gelu_inplace(&mut mine);
+        let diff = reference.iter().zip(&mine).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(diff < 1e-6, "gelu differs by {diff}");
 
-        let (batch, heads, len) = (2, 3, 7);
-        let scores = Tensor::randn(0f32, 3.0, (batch, heads, len, len), &dev).unwrap();
-        let mask: Vec<f32> = (0..batch * len).map(|i| if i % len >= len - 2 && i / len == 1 { 0.0 } else { 1.0 }).collect();
-        let key_bias: Vec<f32> = mask.iter().map(|m| (1.0 - m) * -1e4).collect();
-        let bias_t = Tensor::from_vec(key_bias.clone(), (batch, 1, 1, len), &dev).unwrap();
-        let reference = candle_nn::ops::softmax_last_dim(&(&scores * 0.5).unwrap().broadcast_add(&bias_t).unwrap()).unwrap();
-        let mine = scores.copy().unwrap();
-        mine.inplace_op1(&MaskedSoftmax { scale: 0.5, key_bias, heads, len }).unwrap();
-        let diff = (reference - &mine).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let scores = Tensor::randn(0f32, 3.0, (6, 7), &dev).unwrap();
+        let reference: Vec<f32> = candle_nn::ops::softmax_last_dim(&scores).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let mut mine: Vec<f32> = scores.flatten_all().unwrap().to_vec1().unwrap();
+        mine.chunks_mut(7).for_each(softmax_inplace);
+        let diff = reference.iter().zip(&mine).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(diff < 1e-6, "softmax differs by {diff}");
     }
 }

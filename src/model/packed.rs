@@ -1,8 +1,7 @@
 //! The f32 encoder on the CPU: windows packed end to end with no padding, and each layer as a
 //! few fused passes over plain buffers.
 //!
-//! Why this sits beside the candle graph in `bert.rs` (which still runs the quantized weights),
-//! measured with `triage model bench` (README, "Performance"):
+//! Why not candle's graph, measured with `triage model bench` (docs/performance.md):
 //! - candle 0.11 runs every element-wise op on its own thread pool, whose workers spin for a
 //!   while after each op; on two cores they took CPU from the matrix products running beside
 //!   them (one text at a time: 7.9 texts/s as shipped, 10.6 with the spin cut to 100);

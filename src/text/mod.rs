@@ -5,6 +5,7 @@
 //! segmentation so that no token, keyword or log line can ever carry a phone or ID number.
 
 mod error;
+pub mod idf;
 pub mod keywords;
 pub mod normalize;
 pub mod pii;
@@ -15,7 +16,8 @@ pub mod segment;
 pub mod sound;
 
 pub use error::TextError;
-pub use keywords::{build_idf_table, IdfStats, Keyword};
+pub use idf::{build_idf_table, IdfStats};
+pub use keywords::Keyword;
 pub use normalize::{normalize_transcript, NormalizedTranscript, Speaker, Turn};
 pub use pii::{mask_pii, MaskedText, PiiKind};
 pub use pipeline::{PreparedTranscript, TextPipeline};

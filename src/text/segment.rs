@@ -11,12 +11,8 @@ use jieba_rs::Jieba;
 use regex::Regex;
 
 use super::error::TextError;
-use super::keywords::{Keyword, KeywordExtractor};
+use super::keywords::{Keyword, KeywordExtractor, IDF_FILE, STOPWORDS_FILE};
 use super::pii::PiiKind;
-
-/// Files in the dictionary folder that are not `word freq [tag]` user dictionaries.
-pub(crate) const IDF_FILE: &str = "idf.txt";
-pub(crate) const STOPWORDS_FILE: &str = "stopwords.txt";
 
 /// PII placeholders; jieba would split them at the brackets, so they are cut out before it runs.
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
@@ -108,17 +104,6 @@ fn read(path: &Path) -> Result<String, TextError> {
     })
 }
 
-pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, TextError> {
-    match fs::read_to_string(path) {
-        Ok(content) => Ok(Some(content)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(TextError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
 fn user_dict_files(dir: &Path) -> Result<Vec<PathBuf>, TextError> {
     let dir_error = |source| TextError::DictDir {
         path: dir.to_path_buf(),
@@ -191,6 +176,23 @@ pub(crate) mod tests {
                 Err(e) => panic!("project dictionaries must load: {e}"),
             }
         })
+    }
+
+    #[test]
+    fn keywords_skip_stopwords_and_boilerplate() {
+        let s = project_segmenter();
+        let text = "您好，我想反映一个问题，尊敬的领导，我家楼下烧烤店油烟扰民，油烟扰民很严重，电话[电话]，2023年";
+        let keywords = s.keywords(text, 10);
+        let words: Vec<&str> = keywords.iter().map(|k| k.word.as_str()).collect();
+        assert_eq!(words.first(), Some(&"油烟扰民"), "{words:?}");
+        for banned in [
+            "您好", "反映", "问题", "领导", "尊敬", "[电话]", "电话", "2023",
+        ] {
+            assert!(!words.contains(&banned), "{banned} in {words:?}");
+        }
+        assert!(keywords.windows(2).all(|w| w[0].weight >= w[1].weight));
+        assert!(s.keywords(text, 2).len() <= 2);
+        assert!(s.keywords(text, 0).is_empty());
     }
 
     fn temp_dir(files: &[(&str, &str)]) -> tempfile::TempDir {

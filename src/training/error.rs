@@ -18,7 +18,7 @@ pub enum TrainError {
     #[error("training failed: {0}")]
     Compute(#[from] candle_core::Error),
     #[error(transparent)]
-    Report(#[from] super::report::ReportError),
+    Report(#[from] crate::chart::ReportError),
 }
 
 impl TrainError {

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{ece_rows, AbstainReport};
+use crate::model::probability::{argmax, top_k_indices};
 
 /// Bins for the ECE in [`EvalReport`]; 15 is the usual choice since Guo et al. (2017), so the
 /// number compares with what people publish.
@@ -40,39 +41,6 @@ pub struct EvalReport {
     /// `confusion[gold][predicted]`.
     pub confusion: Vec<Vec<usize>>,
     pub abstain: Option<AbstainReport>,
-}
-
-/// NaN carries no evidence for any class; reading it as 0 keeps ranking total.
-#[inline]
-pub(crate) fn clean(p: f32) -> f32 {
-    if p.is_nan() {
-        0.0
-    } else {
-        p
-    }
-}
-
-/// Indices of the `k` largest probabilities, largest first; equal probabilities keep the lower
-/// index first so that results are reproducible across runs and platforms.
-pub fn top_k_indices(probs: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..probs.len()).collect();
-    // Stable sort: ties stay in index order.
-    idx.sort_by(|&a, &b| clean(probs[b]).total_cmp(&clean(probs[a])));
-    idx.truncate(k);
-    idx
-}
-
-/// The arg-max with the same tie rule as [`top_k_indices`], without allocating.
-pub(crate) fn argmax(probs: &[f32]) -> Option<usize> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &p) in probs.iter().enumerate() {
-        let p = clean(p);
-        match best {
-            Some((_, b)) if p.total_cmp(&b) != std::cmp::Ordering::Greater => {}
-            _ => best = Some((i, p)),
-        }
-    }
-    best.map(|(i, _)| i)
 }
 
 fn ratio(num: f64, den: f64) -> f64 {
@@ -205,16 +173,6 @@ mod tests {
         assert!((r.macro_f1 - (2.0 / 3.0) / 2.0).abs() < 1e-12, "{}", r.macro_f1);
         assert_eq!(r.per_class[2].f1, 0.0);
         assert_eq!(r.per_class[1].precision, 0.0);
-    }
-
-    #[test]
-    fn top_k_orders_by_probability_and_breaks_ties_by_index() {
-        assert_eq!(top_k_indices(&[0.1, 0.5, 0.2, 0.5, 0.2], 3), vec![1, 3, 2]);
-        assert_eq!(top_k_indices(&[0.3, 0.3], 5), vec![0, 1]);
-        assert_eq!(top_k_indices(&[f32::NAN, 0.1, 0.0], 2), vec![1, 0]);
-        assert!(top_k_indices(&[], 3).is_empty());
-        assert_eq!(argmax(&[0.2, 0.7, 0.7]), Some(1));
-        assert_eq!(argmax(&[f32::NAN, -1.0]), Some(0));
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crate::model::head::{ClassifierHead, EmbeddingRecipe, HeadMetadata, MODEL_CA
 use crate::model::lexical::{terms, LexicalVocabulary, SparseVector};
 use crate::model::{Encoder, EncoderOptions, ModelFolder};
 use crate::text::TextPipeline;
-use calibration::{abstain_report, choose_review_policy, fit_temperature, softmax};
+use calibration::{abstain_report, choose_review_policy, fit_temperature};
+use crate::model::probability::{softmax, ReviewPolicy};
 use embed_cache::EmbeddingCache;
 use metrics::{evaluate, EvalReport};
 
@@ -213,7 +214,7 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
         text_fields: opts.data.text_fields.clone(),
         recipe: recipe.clone(),
         temperature: 1.0,
-        review: calibration::ReviewPolicy { min_confidence: 0.0, min_margin: 0.0 },
+        review: ReviewPolicy { min_confidence: 0.0, min_margin: 0.0 },
         training: serde_json::Value::Null,
     };
     let mut head = ClassifierHead::new(meta, vocabulary, params, opts.out.clone());

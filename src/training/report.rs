@@ -1,28 +1,13 @@
 //! Turning an [`EvalReport`] into something a person reads: a terminal summary, and a Markdown
-//! report with a PNG confusion-matrix heatmap beside it.
-//!
-//! Labels are usually Chinese department names, which need a CJK font to draw. No font ships with
-//! the crate; fonts are looked up at run time (see [`find_fonts`]) and the heatmap degrades to
-//! numbered axes, then to no text at all, when none is available.
+//! report with a PNG confusion-matrix heat map beside it (drawn by [`crate::chart::heatmap`]).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{FontFamily, FontStyle, FontTransform};
 
 use super::metrics::EvalReport;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: drawing a chart failed: {reason}")]
-    Plot { path: PathBuf, reason: String },
-}
+use crate::chart::fonts::Fonts;
+use crate::chart::heatmap::{self, CountMatrix, HeatmapLayout, HeatmapStyle, MAX_CELL_TEXT};
+use crate::chart::ReportError;
 
 // ---------------------------------------------------------------------------------------------
 // Text widths. Terminals give CJK characters two columns; counting chars alone misaligns every
@@ -139,369 +124,6 @@ pub fn render_text(report: &EvalReport) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fonts.
-
-/// Font file names that, in the usual Linux packages, carry CJK glyphs.
-const CJK_NAME_HINTS: [&str; 6] = ["cjk", "droid", "wqy", "hei", "song", "uming"];
-const DROID_FALLBACK: &str = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf";
-const DEJAVU: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-const FONT_ROOT: &str = "/usr/share/fonts";
-
-/// A font file registered with plotters under `family`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FontFile {
-    pub family: String,
-    pub path: PathBuf,
-}
-
-/// The fonts text is drawn with, per character: CJK fallback fonts such as Droid Sans Fallback
-/// have no Latin letters or digits, and DejaVu Sans has no Han, so each run of text goes to the
-/// font that covers it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Fonts {
-    /// DejaVu Sans: Latin, Greek, Cyrillic, digits.
-    pub latin: Option<FontFile>,
-    /// The first CJK candidate found (a font named by `TRIAGE_REPORT_FONT` is assumed to be one).
-    pub cjk: Option<FontFile>,
-}
-
-fn font_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            if depth > 0 {
-                font_files(&p, depth - 1, out);
-            }
-        } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "ttf" | "ttc" | "otf")) {
-            out.push(p);
-        }
-    }
-}
-
-/// plotters' ab_glyph backend keeps fonts in a process-wide table and wants `'static` bytes, so
-/// each file is read and leaked once per process (a few MB) and remembered by path.
-fn register(path: &Path) -> Option<FontFile> {
-    static REGISTERED: OnceLock<Mutex<HashMap<PathBuf, Option<String>>>> = OnceLock::new();
-    let mut map = REGISTERED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    let family = match map.get(path) {
-        Some(known) => known.clone(),
-        None => {
-            let family = format!("hotline-triage-font-{}", map.len());
-            let registered = std::fs::read(path).ok().and_then(|bytes| {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                plotters::style::register_font(&family, FontStyle::Normal, bytes).ok().map(|_| family)
-            });
-            if registered.is_none() {
-                tracing::warn!("{}: not a usable font, skipped", path.display());
-            }
-            map.insert(path.to_path_buf(), registered.clone());
-            registered
-        }
-    };
-    family.map(|family| FontFile { family, path: path.to_path_buf() })
-}
-
-/// CJK: `TRIAGE_REPORT_FONT`, then Droid Sans Fallback, then any font under /usr/share/fonts whose
-/// file name suggests CJK coverage. Latin: DejaVu Sans.
-pub(crate) fn find_fonts() -> Fonts {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("TRIAGE_REPORT_FONT").filter(|p| !p.is_empty()) {
-        candidates.push(PathBuf::from(p));
-    }
-    candidates.push(PathBuf::from(DROID_FALLBACK));
-    let mut found = Vec::new();
-    font_files(Path::new(FONT_ROOT), 6, &mut found);
-    found.retain(|p| {
-        let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-        CJK_NAME_HINTS.iter().any(|h| name.contains(h))
-    });
-    // Sorted so that two machines with the same fonts draw the same picture.
-    found.sort();
-    candidates.extend(found);
-    let cjk = candidates.iter().filter(|p| p.is_file()).find_map(|p| register(p));
-    let dejavu = Path::new(DEJAVU);
-    let latin = if dejavu.is_file() { register(dejavu) } else { None };
-    Fonts { latin, cjk }
-}
-
-/// Scripts DejaVu Sans covers: Latin, Greek, Cyrillic (and the ellipsis used to cut labels).
-fn latin_char(c: char) -> bool {
-    (c as u32) < 0x250 || (0x370..=0x52F).contains(&(c as u32)) || c == '…'
-}
-
-impl Fonts {
-    pub(crate) fn any(&self) -> bool {
-        self.latin.is_some() || self.cjk.is_some()
-    }
-
-    /// Whether every label can be drawn legibly.
-    fn can_draw_all(&self, labels: &[String]) -> bool {
-        self.cjk.is_some() || (self.latin.is_some() && labels.iter().all(|l| l.chars().all(latin_char)))
-    }
-
-    fn family_for(&self, c: char) -> Option<&str> {
-        let (first, second) = if latin_char(c) { (&self.latin, &self.cjk) } else { (&self.cjk, &self.latin) };
-        first.as_ref().or(second.as_ref()).map(|f| f.family.as_str())
-    }
-
-    /// `text` split into maximal runs drawn with one font.
-    fn runs<'t>(&self, text: &'t str) -> Vec<(&str, &'t str)> {
-        let mut out: Vec<(&str, &'t str)> = Vec::new();
-        let mut start = 0;
-        let mut current: Option<&str> = None;
-        for (i, c) in text.char_indices() {
-            let f = self.family_for(c);
-            if f != current {
-                if let Some(fam) = current {
-                    out.push((fam, &text[start..i]));
-                }
-                start = i;
-                current = f;
-            }
-        }
-        if let Some(fam) = current {
-            out.push((fam, &text[start..]));
-        }
-        out
-    }
-
-    pub(crate) fn width(&self, size: f64, text: &str) -> u32 {
-        self.runs(text).iter().map(|(fam, run)| run_width(fam, size, run)).sum()
-    }
-}
-
-fn run_width(family: &str, size: f64, text: &str) -> u32 {
-    FontDesc::new(FontFamily::Name(family), size, FontStyle::Normal).box_size(text).map(|(w, _)| w).unwrap_or(0)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Heatmap layout and drawing.
-
-pub(crate) const TICK_FONT: f64 = 13.0;
-pub(crate) const TITLE_FONT: f64 = 15.0;
-/// Longest axis label in pixels; longer names are cut with an ellipsis.
-const MAX_LABEL_PX: u32 = 200;
-const MAX_CELL_TEXT_CLASSES: usize = 40;
-const COLOURBAR_W: i32 = 14;
-
-/// Everything decided before a pixel is drawn, so the image size is known up front.
-#[derive(Debug, Clone)]
-pub(crate) struct HeatmapLayout {
-    pub width: u32,
-    pub height: u32,
-    cell: u32,
-    left: u32,
-    top: u32,
-    /// Text for the axes: label names or 1-based numbers; empty when there is no font.
-    ticks: Vec<String>,
-    tick_extent: u32,
-    pub names_on_axes: bool,
-    pub fonts: Fonts,
-}
-
-fn cell_size(k: usize) -> u32 {
-    if k == 0 {
-        return 40;
-    }
-    let k = k as u32;
-    let cell = (720 / k).clamp(1, 56);
-    // Past ~50 classes readable cells would make a huge image; shrink towards a 2400 px matrix.
-    if cell < 14 {
-        (2400 / k).clamp(1, 14)
-    } else {
-        cell
-    }
-}
-
-fn fit_label(fonts: &Fonts, label: &str) -> String {
-    if fonts.width(TICK_FONT, label) <= MAX_LABEL_PX {
-        return label.to_string();
-    }
-    let chars: Vec<char> = label.chars().collect();
-    for keep in (1..chars.len()).rev() {
-        let s: String = chars[..keep].iter().chain(std::iter::once(&'…')).collect();
-        if fonts.width(TICK_FONT, &s) <= MAX_LABEL_PX {
-            return s;
-        }
-    }
-    "…".to_string()
-}
-
-pub(crate) fn plan_heatmap(report: &EvalReport, fonts: Fonts) -> HeatmapLayout {
-    let k = report.labels.len();
-    let cell = cell_size(k);
-    let names_on_axes = fonts.can_draw_all(&report.labels);
-    let (ticks, tick_extent) = if !fonts.any() {
-        (Vec::new(), 0)
-    } else {
-        let ticks: Vec<String> = if names_on_axes {
-            report.labels.iter().map(|l| fit_label(&fonts, l)).collect()
-        } else {
-            (1..=k).map(|i| i.to_string()).collect()
-        };
-        let extent = ticks.iter().map(|t| fonts.width(TICK_FONT, t)).max().unwrap_or(0).min(MAX_LABEL_PX);
-        (ticks, extent)
-    };
-    // Room for: the rotated "gold" title, tick labels, and gaps; the colour bar and its
-    // percentages on the right; the title on top; ticks and "predicted" below.
-    let left = 28 + tick_extent + 8;
-    let top = 40;
-    let right = 16 + COLOURBAR_W as u32 + 6 + 44;
-    let bottom = 8 + tick_extent + 30;
-    let side = cell * k as u32;
-    HeatmapLayout {
-        width: (left + side + right).max(360),
-        height: top + side + bottom,
-        cell,
-        left,
-        top,
-        ticks,
-        tick_extent,
-        names_on_axes,
-        fonts,
-    }
-}
-
-/// Where a piece of text sits relative to its anchor point.
-#[derive(Clone, Copy)]
-pub(crate) enum Anchor {
-    Start,
-    Centre,
-    End,
-}
-
-/// Draws `text` run by run, each in the font that covers it, vertically centred on `pos`.
-/// `upright == false` turns it 90° anticlockwise (reading bottom to top); `anchor` is then
-/// along that direction, so `End` puts the end of the text at `pos`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn draw_runs(
-    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
-    fonts: &Fonts,
-    text: &str,
-    size: f64,
-    colour: &RGBColor,
-    anchor: Anchor,
-    pos: (i32, i32),
-    upright: bool,
-) -> Result<(), String> {
-    let runs = fonts.runs(text);
-    let widths: Vec<i32> = runs.iter().map(|(fam, run)| run_width(fam, size, run) as i32).collect();
-    let total: i32 = widths.iter().sum();
-    let mut offset = match anchor {
-        Anchor::Start => 0,
-        Anchor::Centre => -total / 2,
-        Anchor::End => -total,
-    };
-    for ((fam, run), w) in runs.iter().zip(widths) {
-        let style = FontDesc::new(FontFamily::Name(fam), size, FontStyle::Normal).color(colour).pos(Pos::new(HPos::Left, VPos::Center));
-        let (style, at) = if upright {
-            (style, (pos.0 + offset, pos.1))
-        } else {
-            (style.transform(FontTransform::Rotate270), (pos.0, pos.1 - offset))
-        };
-        root.draw_text(run, &style, at).map_err(|e| e.to_string())?;
-        offset += w;
-    }
-    Ok(())
-}
-
-/// matplotlib's "Blues", three stops: the share of a gold row that went to a cell.
-pub(crate) fn blues(share: f64) -> RGBColor {
-    let stops = [(247.0, 251.0, 255.0), (107.0, 174.0, 214.0), (8.0, 48.0, 107.0)];
-    let t = if share.is_finite() { share.clamp(0.0, 1.0) * 2.0 } else { 0.0 };
-    let (a, b, f) = if t <= 1.0 { (stops[0], stops[1], t) } else { (stops[1], stops[2], t - 1.0) };
-    let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
-}
-
-/// Draws the row-normalised confusion heatmap to `path` as laid out by `layout`.
-pub(crate) fn draw_heatmap(report: &EvalReport, layout: &HeatmapLayout, path: &Path) -> Result<(), ReportError> {
-    draw_heatmap_titled(report, layout, path, &AxisTitles::CONFUSION)
-}
-
-/// What a heatmap's title and axes say.
-pub(crate) struct AxisTitles<'a> {
-    pub title: &'a str,
-    pub rows: &'a str,
-    pub columns: &'a str,
-}
-
-impl AxisTitles<'static> {
-    pub const CONFUSION: AxisTitles<'static> = AxisTitles { title: "confusion matrix: share of each gold row", rows: "gold", columns: "predicted" };
-    pub const TRANSITIONS: AxisTitles<'static> = AxisTitles { title: "reclassification: share of each old department's rows", rows: "old", columns: "new" };
-}
-
-fn draw_heatmap_titled(report: &EvalReport, layout: &HeatmapLayout, path: &Path, titles: &AxisTitles) -> Result<(), ReportError> {
-    let plot_err = |e: &dyn std::fmt::Display| ReportError::Plot { path: path.to_path_buf(), reason: e.to_string() };
-    let root = BitMapBackend::new(path, (layout.width, layout.height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(&e))?;
-
-    let k = report.labels.len();
-    let (cell, left, top) = (layout.cell as i32, layout.left as i32, layout.top as i32);
-    let side = cell * k as i32;
-    let count = |i: usize, j: usize| report.confusion.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0);
-    for i in 0..k {
-        let row_total: usize = (0..k).map(|j| count(i, j)).sum();
-        for j in 0..k {
-            let (x, y) = (left + j as i32 * cell, top + i as i32 * cell);
-            // A gold class with no examples has no shares: grey, not "0%".
-            let colour = if row_total == 0 { RGBColor(225, 225, 225) } else { blues(count(i, j) as f64 / row_total as f64) };
-            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], colour.filled())).map_err(|e| plot_err(&e))?;
-        }
-    }
-    if cell >= 6 && k > 0 {
-        let frame = RGBColor(200, 200, 200);
-        root.draw(&Rectangle::new([(left, top), (left + side, top + side)], frame.stroke_width(1))).map_err(|e| plot_err(&e))?;
-    }
-
-    // Colour bar: 0% at the bottom, 100% at the top.
-    let bar_x = left + side + 16;
-    let bar_h = side.max(100);
-    for y in 0..bar_h {
-        let share = 1.0 - y as f64 / (bar_h - 1).max(1) as f64;
-        root.draw(&Rectangle::new([(bar_x, top + y), (bar_x + COLOURBAR_W, top + y + 1)], blues(share).filled())).map_err(|e| plot_err(&e))?;
-    }
-
-    let fonts = &layout.fonts;
-    if !fonts.any() {
-        return root.present().map_err(|e| plot_err(&e));
-    }
-    let text = |t: &str, size: f64, colour: &RGBColor, anchor: Anchor, pos: (i32, i32), upright: bool| {
-        draw_runs(&root, fonts, t, size, colour, anchor, pos, upright).map_err(|e| plot_err(&e))
-    };
-
-    text(titles.title, TITLE_FONT, &BLACK, Anchor::Start, (8, top / 2), true)?;
-    for (i, t) in layout.ticks.iter().enumerate() {
-        let mid = i as i32 * cell + cell / 2;
-        text(t, TICK_FONT, &BLACK, Anchor::End, (left - 6, top + mid), true)?;
-        // Rotated so long names fit under narrow columns; they end at the matrix, as in matplotlib.
-        text(t, TICK_FONT, &BLACK, Anchor::End, (left + mid, top + side + 6), false)?;
-    }
-    text(titles.columns, TICK_FONT, &BLACK, Anchor::Centre, (left + side / 2, top + side + 8 + layout.tick_extent as i32 + 14), true)?;
-    text(titles.rows, TICK_FONT, &BLACK, Anchor::Centre, (14, top + side / 2), false)?;
-    for (share, label) in [(1.0, "100%"), (0.5, "50%"), (0.0, "0%")] {
-        let y = top + ((1.0 - share) * (bar_h - 1) as f64) as i32;
-        text(label, TICK_FONT, &BLACK, Anchor::Start, (bar_x + COLOURBAR_W + 5, y), true)?;
-    }
-
-    if k <= MAX_CELL_TEXT_CLASSES && cell >= 12 {
-        let size = (cell as f64 * 0.38).clamp(7.0, 14.0);
-        for i in 0..k {
-            let row_total: usize = (0..k).map(|j| count(i, j)).sum();
-            for j in 0..k {
-                let c = count(i, j);
-                let share = if row_total == 0 { 0.0 } else { c as f64 / row_total as f64 };
-                let colour = if share > 0.55 { WHITE } else { BLACK };
-                let centre = (left + j as i32 * cell + cell / 2, top + i as i32 * cell + cell / 2);
-                text(&c.to_string(), size, &colour, Anchor::Centre, centre, true)?;
-            }
-        }
-    }
-    root.present().map_err(|e| plot_err(&e))
-}
-
-// ---------------------------------------------------------------------------------------------
 // Markdown.
 
 /// `YYYY-MM-DD` (UTC) for days since 1970-01-01, after Howard Hinnant's `civil_from_days`.
@@ -602,7 +224,7 @@ fn render_markdown(report: &EvalReport, title: &str, layout: &HeatmapLayout, ext
             font_list(&layout.fonts)
         )
     };
-    let _ = writeln!(s, "{note}{}", if k > MAX_CELL_TEXT_CLASSES { " Cell counts are left out above 40 classes." } else { "" });
+    let _ = writeln!(s, "{note}{}", if k > MAX_CELL_TEXT { " Cell counts are left out above 40 classes." } else { "" });
     if !extra_markdown.is_empty() {
         s.push('\n');
         s.push_str(extra_markdown);
@@ -613,31 +235,14 @@ fn render_markdown(report: &EvalReport, title: &str, layout: &HeatmapLayout, ext
     s
 }
 
-/// A row-normalised heatmap of any square count matrix (`counts[from][to]`), drawn like the
-/// confusion matrix: the batch job uses it for old-label -> new-label transitions.
-pub fn write_count_heatmap(labels: &[String], counts: &[Vec<usize>], path: &Path) -> Result<(), ReportError> {
-    let n = counts.iter().flatten().sum();
-    let report = EvalReport {
-        n,
-        accuracy: 0.0,
-        macro_f1: 0.0,
-        weighted_f1: 0.0,
-        top3_accuracy: 0.0,
-        ece: 0.0,
-        labels: labels.to_vec(),
-        per_class: Vec::new(),
-        confusion: counts.to_vec(),
-        abstain: None,
-    };
-    let layout = plan_heatmap(&report, find_fonts());
-    draw_heatmap_titled(&report, &layout, path, &AxisTitles::TRANSITIONS)
+fn confusion(report: &EvalReport) -> CountMatrix {
+    CountMatrix::square(&report.labels, &report.confusion)
 }
 
 /// Writes `dir/confusion.png` and `dir/report.md` (creating `dir`); returns the path of report.md.
 pub fn write_report(report: &EvalReport, dir: &Path, title: &str, extra_markdown: &str) -> Result<PathBuf, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
-    let layout = plan_heatmap(report, find_fonts());
-    draw_heatmap(report, &layout, &dir.join("confusion.png"))?;
+    let layout = heatmap::write(&confusion(report), &HeatmapStyle::CONFUSION, &dir.join("confusion.png"))?;
     let md = dir.join("report.md");
     std::fs::write(&md, render_markdown(report, title, &layout, extra_markdown)).map_err(|source| ReportError::Io { path: md.clone(), source })?;
     Ok(md)
@@ -646,7 +251,9 @@ pub fn write_report(report: &EvalReport, dir: &Path, title: &str, extra_markdown
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::calibration::{abstain_report, ReviewPolicy};
+    use crate::model::probability::ReviewPolicy;
+    use crate::training::calibration::abstain_report;
+    use crate::chart::fonts::find_fonts;
     use crate::training::metrics::evaluate;
 
     const LABELS: [&str; 7] = ["城乡建设", "环境保护", "交通运输", "人力资源和社会保障局", "卫生计生", "商贸旅游", "教育文体"];
@@ -726,7 +333,7 @@ mod tests {
         // Diagonal of the first row: 16 of 20 right (every fifth moved to the next class).
         assert!(md.contains("| 1 城乡建设 | **16** | 4 |"), "{md}");
 
-        let layout = plan_heatmap(&r, find_fonts());
+        let layout = heatmap::plan(&confusion(&r), find_fonts());
         let (w, h) = png_size(&out.join("confusion.png"));
         assert_eq!((w, h), (layout.width, layout.height));
         assert!(w >= 7 * 56 && h >= 7 * 56, "{w}x{h}");
@@ -737,10 +344,10 @@ mod tests {
     fn heatmap_without_any_font_is_still_a_png() {
         let dir = tempfile::tempdir().unwrap();
         let r = seven_class_report();
-        let layout = plan_heatmap(&r, Fonts::default());
-        assert!(!layout.names_on_axes && layout.ticks.is_empty());
+        let layout = heatmap::plan(&confusion(&r), Fonts::default());
+        assert!(!layout.names_on_axes && !layout.has_ticks());
         let p = dir.path().join("plain.png");
-        draw_heatmap(&r, &layout, &p).unwrap();
+        heatmap::draw(&confusion(&r), &HeatmapStyle::CONFUSION, &layout, &p).unwrap();
         assert_eq!(png_size(&p), (layout.width, layout.height));
         assert!(render_markdown(&r, "t", &layout, "").contains("No font was found"));
     }
@@ -761,20 +368,6 @@ mod tests {
         let (w, h) = png_size(&dir.path().join("big/confusion.png"));
         assert!(w >= 60 * 14 && h >= 60 * 14 && w < 4000, "{w}x{h}");
         assert!(std::fs::read_to_string(md).unwrap().contains("Cell counts are left out"));
-    }
-
-    #[test]
-    fn text_is_split_into_runs_per_font() {
-        let file = |f: &str| Some(FontFile { family: f.into(), path: PathBuf::from(f) });
-        let both = Fonts { latin: file("L"), cjk: file("C") };
-        assert_eq!(both.runs("12 城乡a…"), vec![("L", "12 "), ("C", "城乡"), ("L", "a…")]);
-        let cjk_only = Fonts { latin: None, cjk: file("C") };
-        assert_eq!(cjk_only.runs("12 城乡"), vec![("C", "12 城乡")]);
-        assert!(Fonts::default().runs("城乡").is_empty());
-        let latin_only = Fonts { latin: file("L"), cjk: None };
-        assert!(latin_only.can_draw_all(&["roads".into(), "Água".into()]));
-        assert!(!latin_only.can_draw_all(&["roads".into(), "城乡建设".into()]));
-        assert!(cjk_only.can_draw_all(&["城乡建设".into()]));
     }
 
     #[test]

@@ -155,7 +155,7 @@ pub fn fit(
             opt.backward_step(&loss)?;
         }
         let dev_logits = layer.predict_logits(dev, dim, features)?;
-        let probs: Vec<Vec<f32>> = dev_logits.iter().map(|l| super::calibration::softmax(l, 1.0)).collect();
+        let probs: Vec<Vec<f32>> = dev_logits.iter().map(|l| crate::model::probability::softmax(l, 1.0)).collect();
         let f1 = evaluate(labels, dev.gold, &probs).macro_f1;
         log.dev_macro_f1_by_epoch.push(f1);
         log.epochs_run = epoch;

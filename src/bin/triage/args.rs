@@ -11,8 +11,7 @@ use hotline_triage::model::WeightMode;
 ///
 /// Transcripts are normalised (speaker labels, fillers, full-width forms), PII-masked,
 /// segmented with jieba and a hotline dictionary, and embedded with a local
-/// multilingual-e5-small encoder (shipped in 4 bits, expanded to f32 at load unless
-/// --weights quantized). Nothing needs a network once the model folder exists; `triage model
+/// multilingual-e5-small encoder (shipped in 4 bits, expanded to f32 at load). Nothing needs a network once the model folder exists; `triage model
 /// fetch` makes it.
 #[derive(Parser)]
 #[command(name = "triage", version, propagate_version = true)]
@@ -50,7 +49,7 @@ pub struct GlobalArgs {
     /// Taxonomy file [default: models/taxonomy.toml; env TRIAGE_TAXONOMY].
     #[arg(long, global = true)]
     pub taxonomy: Option<PathBuf>,
-    /// Keep weight matrices 4-bit (quantized) or expand them to f32 [env TRIAGE_WEIGHTS].
+    /// How weight matrices are held once loaded: f32 (the only mode today) [env TRIAGE_WEIGHTS].
     #[arg(long, global = true, value_enum)]
     pub weights: Option<WeightMode>,
 }
@@ -286,7 +285,7 @@ pub enum ModelCommand {
         /// Tokens per text, specials and prefix included; longer texts are cut (first window only).
         #[arg(long, default_value_t = 256)]
         max_tokens: usize,
-        /// Texts per call (the encoder batches inside a call by its own `encoder.batch_size`).
+        /// Texts per call (inside a call the encoder runs windows in packed passes).
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
         /// Also write the embeddings of the first N texts here (one JSON line each, raw text, no

@@ -67,6 +67,7 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
         text,
         feedback: Arc::new(feedback),
         cases: Arc::new(cases),
+        recent: hotline_triage::api::RecentEmbeddings::new(hotline_triage::api::RECENT_EMBEDDINGS),
         city_offset,
         limits: settings.server.clone(),
     });
