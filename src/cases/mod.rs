@@ -51,7 +51,7 @@ pub struct CaseSettings {
 impl Default for CaseSettings {
     fn default() -> Self {
         // Thresholds chosen on the tuning half of tests/data/duplicate_pairs.jsonl
-        // (`triage duplicates eval`); the README reports the other half.
+        // (`triage duplicates eval`); docs/hotspots.md reports the other half.
         CaseSettings {
             retention_days: 90,
             related_days: 30,

@@ -25,7 +25,7 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
-        // Chosen on the dev split of the team-written transcripts (README, "Ranking"): more weight on duties lifted top-1 from 0.860 to 0.880 with top-3 unchanged.
+        // Chosen on the dev split of the team-written transcripts (docs/training.md, "Ranking"): more weight on duties lifted top-1 from 0.860 to 0.880 with top-3 unchanged.
         // The topic share was chosen the same way, by dev log-loss and accuracy (flat from 0.7 to 0.9).
         // min_score: on the dev calls, 0.05 dropped 142 of 516 wrong second and third choices
         // and no right one (0.06 dropped 3 right ones).
@@ -62,7 +62,7 @@ pub fn topic_prior(taxonomy: &Taxonomy, topic_probs: &[(String, f32)]) -> Vec<f3
 /// one a call is about depends on the call, not on the department alone. So each department's score
 /// is shared among the topics that list it in proportion to P(department | topic), from the
 /// taxonomy's ranks ([`department_share`]), times the topic head's own probability for that topic.
-/// A fixed split by rank alone ignored the call; chosen on dev (README, "Ranking"), this lowered the
+/// A fixed split by rank alone ignored the call; chosen on dev (docs/training.md, "Ranking"), this lowered the
 /// topics' log-loss from 0.75 to 0.60 and lifted topic accuracy.
 pub fn department_topics(taxonomy: &Taxonomy, department_scores: &[f32], topic_head: &[(String, f32)]) -> Vec<f32> {
     let head: Vec<f32> = taxonomy.topics.iter().map(|t| topic_head.iter().find(|(id, _)| id == &t.id).map_or(0.0, |(_, p)| *p)).collect();
