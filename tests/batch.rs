@@ -186,6 +186,8 @@ fn csv_with_quoted_newlines_in_and_out_and_a_change_report() {
     let col = |name: &str| heads.iter().position(|h| h == name).unwrap();
     assert_eq!(&rows[7][col("department")], "gas_group", "{:?}", rows[7]);
     assert_eq!(&rows[7][col("previous_department")], "gas_group");
+    // Each row carries its ticket summary, for analysts reading history in a spreadsheet.
+    assert!(rows.iter().filter(|r| !r[col("summary")].is_empty()).count() >= 5, "{rows:?}");
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(md.contains("changed:") && md.contains("Least sure"), "{md}");
     assert!(std::fs::metadata(report.join("transitions.png")).unwrap().len() > 1000);

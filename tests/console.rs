@@ -85,6 +85,19 @@ fn an_operator_types_a_call_presses_1_and_the_decision_is_in_sqlite() {
     // A fraud still in progress goes to the police at once: the banner says 110.
     let banner = seen["urgent_banner"].as_str().unwrap();
     assert!(banner.contains("诈骗正在发生") && banner.contains("公安 110"), "{banner}");
+    // The ticket, pre-filled and amended by keyboard, is stored with the decision as the page
+    // showed it; typing its fields instead would have cost more keys than amending them did.
+    let stored: String = rusqlite::Connection::open(&server.feedback_db).unwrap().query_row("SELECT ticket FROM feedback WHERE case_id = ?1", [case], |r| r.get(0)).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    for (field, value) in seen["ticket"].as_object().unwrap() {
+        if !value.as_str().unwrap().is_empty() {
+            assert_eq!(&stored[field], value, "ticket.{field}: {stored}");
+        }
+    }
+    assert!(stored["address"].as_str().unwrap().contains("朝阳区"), "{stored}");
+    let (prefilled, keys) = (seen["ticket_prefilled_chars"].as_u64().unwrap(), seen["ticket_keys"].as_u64().unwrap());
+    assert!(prefilled > keys, "pre-filling saved nothing: {prefilled} characters pre-filled, {keys} keys pressed");
+    eprintln!("ticket: {prefilled} characters pre-filled, {keys} keys pressed to check and amend it: {} keys saved at one key a character", prefilled - keys);
     // Alt+M merged the call into an earlier one: the store says so.
     let conn = rusqlite::Connection::open(&server.feedback_db).unwrap();
     let merged: Option<String> = conn.query_row("SELECT merged_into FROM cases WHERE case_id = ?1", [case], |r| r.get(0)).unwrap();

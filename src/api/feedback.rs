@@ -46,9 +46,11 @@ pub async fn record(
         }
         None => answer(&state, enqueue(&state, decision.text.clone(), 1)?).await?.embedding,
     };
+    // The operator typed the ticket; a phone number in it is masked like one in the transcript.
+    let ticket = decision.ticket.as_ref().map(|t| t.masked(|s| crate::text::mask_pii(s).text));
     let store = state.feedback.clone();
     let at = decided_at.clone();
-    let revision = tokio::task::spawn_blocking(move || store.record(&decision, &masked, &at, Some(&embedding)).map(|r| (r, decision.case_id)))
+    let revision = tokio::task::spawn_blocking(move || store.record(&decision, &masked, ticket.as_ref(), &at, Some(&embedding)).map(|r| (r, decision.case_id)))
         .await
         .map_err(internal)??;
     Ok((StatusCode::CREATED, Json(FeedbackReceipt { case_id: revision.1, revision: revision.0, decided_at })))

@@ -31,8 +31,9 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
         routes::TextRequest, routes::EmbedRequest, routes::EmbedResponse, routes::EmbeddingItem,
         routes::ClassifyRequest, routes::ClassifyResponse, routes::BatchRequest, routes::BatchResponse,
         ErrorBody, ErrorDetail, DispatchSuggestion, ScoredTopic, ScoredDepartment, Dispatch, AppealType,
+        crate::dispatch::ticket::Ticket, crate::dispatch::ticket::TicketAddress, crate::dispatch::ticket::Span, crate::dispatch::ticket::Vulnerable,
         ModelVersions, Taxonomy, Topic, Department, PreparedTranscript, Turn, Speaker, PiiKind, Keyword,
-        FeedbackRecord, feedback::FeedbackReceipt, FeedbackStats, CorrectedDepartment, DepartmentCount, SimilarCase,
+        FeedbackRecord, crate::feedback::TicketForm, feedback::FeedbackReceipt, FeedbackStats, CorrectedDepartment, DepartmentCount, SimilarCase,
         cases::HotspotsResponse, cases::MergeRequest, cases::MergeReceipt, HotSpot, HotSpotExample, Related, RelatedCase,
     ))
 )]

@@ -127,6 +127,11 @@ pub struct Reclassified {
     pub changed: Option<bool>,
     /// The start of the masked text, for reports.
     pub excerpt: String,
+    /// The ticket's address line and summary (智能填单), empty when the call gives none.
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub summary: String,
 }
 
 #[derive(Serialize)]
@@ -152,7 +157,7 @@ impl OutputFormat {
     }
 }
 
-const CSV_HEADER: &str = "id,row,department,department_name,confidence,needs_review,alternatives,topic,appeal_type,district,street,urgent,previous,previous_department,changed,excerpt\n";
+const CSV_HEADER: &str = "id,row,department,department_name,confidence,needs_review,alternatives,topic,appeal_type,district,street,urgent,previous,previous_department,changed,excerpt,address,summary\n";
 
 fn row_key(row: &InputRow) -> String {
     row.id.clone().unwrap_or_else(|| format!("row:{}", row.row))
@@ -187,6 +192,8 @@ fn reclassified(row: &InputRow, e: &EmbeddedSuggestion, previous: Option<&str>, 
         previous_department,
         changed,
         excerpt: e.text.chars().take(60).collect(),
+        address: s.ticket.address.as_ref().map(|a| a.line.clone()).unwrap_or_default(),
+        summary: s.ticket.summary.clone().unwrap_or_default(),
     }
 }
 

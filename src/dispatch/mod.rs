@@ -8,6 +8,7 @@
 pub mod error;
 pub mod ranking;
 pub mod taxonomy;
+pub mod ticket;
 pub mod urgency;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +89,8 @@ pub struct DispatchSuggestion {
     pub handoff: Option<urgency::Handoff>,
     pub appeal_type: Option<AppealType>,
     pub keywords: Vec<Keyword>,
+    /// The ticket's fields, filled in from the call (智能填单).
+    pub ticket: ticket::Ticket,
     pub model: ModelVersions,
 }
 
@@ -330,6 +333,7 @@ impl DispatchModel {
             AppealType { id, name, score: pred.probs[k] }
         });
         topics.truncate(top_k);
+        let ticket = ticket::fill(&p.text, &location, &p.pii, &p.keywords);
         DispatchSuggestion {
             topics,
             departments,
@@ -346,6 +350,7 @@ impl DispatchModel {
             handoff: urgency.handoff,
             appeal_type,
             keywords: p.keywords,
+            ticket,
             model: self.versions.clone(),
         }
     }

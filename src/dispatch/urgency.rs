@@ -61,18 +61,22 @@ struct Signal {
     reason: &'static str,
     handoff: Option<HandoffLine>,
     groups: &'static [&'static [&'static str]],
+    /// Words anywhere in the call that explain the signal away (油烟 makes 呛得 a fume
+    /// complaint, not smoke from a fire).
+    unless: &'static [&'static str],
 }
 
 use HandoffLine::{FireRescue, Medical, Police};
 
 /// In order of precedence: the first matching signal with a line picks the hand-off.
 const SIGNALS: &[Signal] = &[
-    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "冒烟", "冒黑烟", "浓烟", "黑烟", "有烟了", "烧焦", "烧起来", "火苗", "火花", "电线起火", "爆炸", "炸了", "呛得", "全是烟"]] },
-    Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏"]] },
-    Signal { reason: "溺水", handoff: Some(FireRescue), groups: &[&["溺水", "落水", "掉河里", "掉进河", "掉到河", "掉到护城河", "掉进护城河", "掉湖里", "掉进湖", "掉到湖", "掉水里", "掉进水", "掉到水里", "有人淹", "快淹死", "掉冰窟窿", "掉进冰", "在水里扑腾", "在水里挣扎", "掉进池塘", "掉到池塘"]] },
-    Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["化学品", "刺鼻", "氨水", "毒气", "有毒气体", "氯气", "头晕恶心", "漏油", "汽油味", "油流了一地", "危化品泄漏", "气体泄漏"]] },
-    Signal { reason: "暴力威胁", handoff: Some(Police), groups: &[&["持刀", "拿刀", "拿着刀", "砍人", "砍死", "杀人", "要杀", "打人", "殴打", "家暴", "行凶", "威胁要", "扬言", "报复社会", "拿着棍子", "喊救命", "救救", "正在打", "打起来了", "往死里打"]] },
-    Signal { reason: "自杀或自伤风险", handoff: Some(Police), groups: &[&["自杀", "轻生", "跳楼", "不想活", "活不下去", "寻死", "割腕", "喝药", "要跳下去", "往下跳", "跳下去", "结束自己", "爬到楼顶", "爬到塔吊", "站在楼顶", "坐在窗台"]] },
+    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "冒烟", "冒黑烟", "浓烟", "黑烟", "有烟了", "烧焦", "烧起来", "火苗", "火花", "电线起火", "爆炸", "炸了"]], unless: &[] },
+    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["呛得", "全是烟"]], unless: &["油烟", "烧烤", "炒菜", "做饭", "抽烟", "吸烟", "粉尘", "灰尘", "粉末", "味儿", "异味", "臭"] },
+    Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏"]], unless: &[] },
+    Signal { reason: "溺水", handoff: Some(FireRescue), groups: &[&["溺水", "落水", "掉河里", "掉进河", "掉到河", "掉到护城河", "掉进护城河", "掉湖里", "掉进湖", "掉到湖", "掉水里", "掉进水", "掉到水里", "有人淹", "快淹死", "掉冰窟窿", "掉进冰", "在水里扑腾", "在水里挣扎", "掉进池塘", "掉到池塘"]], unless: &[] },
+    Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["化学品", "刺鼻", "氨水", "毒气", "有毒气体", "氯气", "头晕恶心", "漏油", "汽油味", "油流了一地", "危化品泄漏", "气体泄漏"]], unless: &[] },
+    Signal { reason: "暴力威胁", handoff: Some(Police), groups: &[&["持刀", "拿刀", "拿着刀", "砍人", "砍死", "杀人", "要杀", "打人", "殴打", "家暴", "行凶", "威胁要", "扬言", "报复社会", "拿着棍子", "喊救命", "救救", "正在打", "打起来了", "往死里打"]], unless: &[] },
+    Signal { reason: "自杀或自伤风险", handoff: Some(Police), groups: &[&["自杀", "轻生", "跳楼", "不想活", "活不下去", "寻死", "割腕", "喝药", "要跳下去", "往下跳", "跳下去", "结束自己", "爬到楼顶", "爬到塔吊", "站在楼顶", "坐在窗台"]], unless: &[] },
     // Money sent minutes ago can still be frozen: a sign of fraud, of a transfer, and of "just now".
     Signal {
         reason: "诈骗正在发生",
@@ -82,6 +86,7 @@ const SIGNALS: &[Signal] = &[
             &["转过去", "转了", "转账", "汇过去", "汇了", "打过去", "打了钱", "付了", "充了", "转到"],
             &["刚", "刚才", "刚刚", "就在", "半小时", "十分钟", "一个小时前", "今天下午", "今天上午", "现在"],
         ],
+        unless: &[],
     },
     Signal {
         reason: "人员走失",
@@ -90,6 +95,7 @@ const SIGNALS: &[Signal] = &[
             &["孩子", "小孩", "儿子", "女儿", "老人", "老爷子", "老太太", "老大爷", "老大妈", "我妈", "我爸", "母亲", "父亲", "爷爷", "奶奶", "姥姥", "姥爷", "老伴", "闺女", "外孙", "孙子", "孙女", "痴呆", "阿尔茨海默"],
             &["走失", "走丢", "失踪", "找不到人", "人找不到", "找不着了", "不见了", "没回家", "一直没回来", "还没回来", "人丢了"],
         ],
+        unless: &[],
     },
     Signal {
         reason: "独居者无应答",
@@ -98,11 +104,12 @@ const SIGNALS: &[Signal] = &[
             &["没人应", "没人开门", "不开门", "没有动静", "没动静", "电话也不接", "电话不接", "没人接", "叫不应"],
             &["天没出门", "天没见", "天没露面", "好几天", "独居", "一个人住", "自己住", "孤寡", "空巢", "一个人生活"],
         ],
+        unless: &[],
     },
-    Signal { reason: "急病", handoff: Some(Medical), groups: &[&["晕倒", "昏倒", "叫不醒", "昏迷", "没有呼吸", "没呼吸", "没了呼吸", "抽搐", "大出血", "流了好多血", "心脏病发", "急救车", "120还没", "打了120", "口吐白沫", "倒地不起", "人倒在地上", "嘴唇发紫", "嘴唇都有点发紫", "喘不上气", "上不来气", "喘得厉害"]] },
-    Signal { reason: "集体中毒", handoff: Some(Medical), groups: &[&["中毒", "上吐下泻", "又吐又拉", "都吐了", "都拉肚子", "送医院了"], &["好几个", "十几个", "几十个", "一群", "全班", "好多人", "都"]] },
-    Signal { reason: "燃气泄漏", handoff: None, groups: &[&["燃气泄漏", "燃气漏", "煤气泄漏", "煤气漏", "天然气泄漏", "天然气漏", "漏气", "燃气味", "煤气味", "天然气味", "闻到煤气", "闻到燃气", "闻到天然气", "液化气罐漏", "燃气管道给挖", "管道挖破", "嘶嘶", "往外冒气"]] },
-    Signal { reason: "坍塌或坠落", handoff: None, groups: &[&["坍塌", "塌了", "倒塌", "塌方", "要塌", "快塌", "会不会塌", "塌下去", "墙体开裂", "承重墙", "房子裂", "楼裂", "掉下来砸", "砸下来", "脚手架倒", "随时要倒", "要倒了", "马上要倒", "快要倒", "随时会倒", "井盖没了", "井盖丢", "窟窿", "差点掉下去", "塌陷", "陷下去"]] },
+    Signal { reason: "急病", handoff: Some(Medical), groups: &[&["晕倒", "昏倒", "叫不醒", "昏迷", "没有呼吸", "没呼吸", "没了呼吸", "抽搐", "大出血", "流了好多血", "心脏病发", "急救车", "120还没", "打了120", "口吐白沫", "倒地不起", "人倒在地上", "嘴唇发紫", "嘴唇都有点发紫", "喘不上气", "上不来气", "喘得厉害"]], unless: &[] },
+    Signal { reason: "集体中毒", handoff: Some(Medical), groups: &[&["中毒", "上吐下泻", "又吐又拉", "都吐了", "都拉肚子", "送医院了"], &["好几个", "十几个", "几十个", "一群", "全班", "好多人", "都"]], unless: &[] },
+    Signal { reason: "燃气泄漏", handoff: None, groups: &[&["燃气泄漏", "燃气漏", "煤气泄漏", "煤气漏", "天然气泄漏", "天然气漏", "漏气", "燃气味", "煤气味", "天然气味", "闻到煤气", "闻到燃气", "闻到天然气", "液化气罐漏", "燃气管道给挖", "管道挖破", "嘶嘶", "往外冒气"]], unless: &[] },
+    Signal { reason: "坍塌或坠落", handoff: None, groups: &[&["坍塌", "塌了", "倒塌", "塌方", "要塌", "快塌", "会不会塌", "塌下去", "墙体开裂", "承重墙", "房子裂", "楼裂", "掉下来砸", "砸下来", "脚手架倒", "随时要倒", "要倒了", "马上要倒", "快要倒", "随时会倒", "井盖没了", "井盖丢", "窟窿", "差点掉下去", "塌陷", "陷下去"]], unless: &[] },
     // A tree, sign or wall that leans or sways is about to fall on whoever is under it.
     Signal {
         reason: "倒伏或坠物危险",
@@ -111,10 +118,11 @@ const SIGNALS: &[Signal] = &[
             &["树", "广告牌", "招牌", "牌子", "围墙", "墙", "阳台", "脚手架", "塔吊", "电线杆", "灯杆", "空调外机", "玻璃", "外墙", "瓷砖"],
             &["歪得厉害", "歪了", "倾斜", "摇摇欲坠", "晃得厉害", "来回晃", "随时会掉", "要掉下来", "快掉下来", "松动", "悬着", "耷拉着", "随时砸", "感觉要倒", "马上要倒", "来回晃荡", "刮倒"],
         ],
+        unless: &[],
     },
-    Signal { reason: "积水或内涝", handoff: None, groups: &[&["水淹", "被淹", "淹了", "进水了", "倒灌", "内涝", "积水很深", "水特别深", "水很深", "水都到", "水漫", "决堤", "管道爆裂", "水管爆", "爆管", "管子爆", "往外喷", "水往上涨"]] },
-    Signal { reason: "触电", handoff: None, groups: &[&["触电", "漏电", "电线掉", "高压线掉", "电线断了", "刮断", "电着人", "电线耷拉", "冒火星", "打火花"]] },
-    Signal { reason: "烫伤或冻伤风险", handoff: None, groups: &[&["烫伤", "冒白汽", "冻死", "冻得"], &["烫伤", "冒白汽", "冻死", "老人", "卧床", "孩子", "婴儿", "病人", "瘫痪"]] },
+    Signal { reason: "积水或内涝", handoff: None, groups: &[&["水淹", "被淹", "淹了", "进水了", "倒灌", "内涝", "积水很深", "水特别深", "水很深", "水都到", "水漫", "决堤", "管道爆裂", "水管爆", "爆管", "管子爆", "往外喷", "水往上涨"]], unless: &[] },
+    Signal { reason: "触电", handoff: None, groups: &[&["触电", "漏电", "电线掉", "高压线掉", "电线断了", "刮断", "电着人", "电线耷拉", "冒火星", "打火花"]], unless: &[] },
+    Signal { reason: "烫伤或冻伤风险", handoff: None, groups: &[&["烫伤", "冒白汽", "冻死", "冻得"], &["烫伤", "冒白汽", "冻死", "老人", "卧床", "孩子", "婴儿", "病人", "瘫痪"]], unless: &[] },
 ];
 
 /// Two-character phrases whose sound is distinctive enough to match a same-sound slip.
@@ -145,9 +153,24 @@ impl Urgency {
     }
 }
 
+/// Words that, earlier in the same sentence, put a danger in the past: it is a complaint about
+/// what happened then, not an emergency now.
+const PAST: &[&str] = &["去年", "前年", "上个月", "上个礼拜", "上次", "那次", "当时", "以前", "之前", "曾经", "前几年", "前些年"];
+
+/// Words that bring a call back from the past to now.
+const NOW: &[&str] = &["现在", "刚才", "刚刚", "正在", "这会儿", "眼下", "今天", "还在", "又"];
+
+/// Words that, earlier in the same clause, make a danger a fear of what might happen.
+const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "一旦", "真要", "就怕", "生怕"];
+
 fn negated(text: &str, at: usize) -> bool {
     let before = &text[..at];
-    NEGATIONS.iter().any(|n| before.ends_with(n))
+    let sentence = before.rfind(['。', '！', '？', '!', '?', '\n']).map_or(before, |i| &before[i..]);
+    let clause = sentence.rfind(['，', ',', '；', ';']).map_or(sentence, |i| &sentence[i..]);
+    // The past ends where the caller comes back to now: 去年装的灶，现在一股燃气味.
+    let since_past = PAST.iter().filter_map(|p| sentence.rfind(p).map(|i| &sentence[i..])).min_by_key(|rest| rest.len());
+    let past = since_past.is_some_and(|rest| !NOW.iter().any(|n| rest.contains(n)));
+    NEGATIONS.iter().any(|n| before.ends_with(n)) || past || HYPOTHETICAL.iter().any(|h| clause.contains(h))
 }
 
 /// How the phrase occurs in the call, if it does outside a negation: as written, or by sound
@@ -173,6 +196,9 @@ pub fn assess(text: &str) -> Urgency {
     let heard = HeardText::new(text);
     let mut urgency = Urgency::default();
     for signal in SIGNALS {
+        if signal.unless.iter().any(|w| text.contains(w)) {
+            continue;
+        }
         let found: Option<Vec<String>> = signal.groups.iter().map(|group| group.iter().find_map(|p| find(text, &heard, p))).collect();
         if let Some(words) = found {
             let reason = format!("{} ({})", signal.reason, words.join("+"));
@@ -189,6 +215,21 @@ pub fn assess(text: &str) -> Urgency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_dangers_feared_dangers_and_cooking_fumes_are_not_emergencies() {
+        for text in [
+            "楼下烧烤店每天晚上油烟特别大，呛得我们开不了窗",
+            "去年七月那场大雨，地下车库进水了，淹了十几辆车，希望改造排水",
+            "当时就漏气了，后来燃气公司来临时处理了一下",
+            "晚上都睡不踏实，万一哪儿起火，二十来号人就一个门出去",
+        ] {
+            let u = assess(text);
+            assert!(!u.urgent, "{text}: {:?}", u.reasons);
+        }
+        assert!(assess("楼道里全是烟，呛得喘不过气").urgent, "smoke with no cooking is still a fire");
+        assert!(assess("去年装的燃气灶，现在厨房里一股燃气味，特别冲").urgent, "a past date in another clause");
+    }
 
     #[test]
     fn dangers_are_flagged_with_reasons() {

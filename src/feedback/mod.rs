@@ -62,6 +62,40 @@ pub struct FeedbackRecord {
     /// RFC 3339; the server's clock when absent.
     #[serde(default)]
     pub decided_at: Option<String>,
+    /// The ticket as the operator saved it (pre-filled from the suggestion, then edited).
+    #[serde(default)]
+    pub ticket: Option<TicketForm>,
+}
+
+/// The ticket fields an operator saves with a decision; stored PII-masked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketForm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// Longest ticket field accepted, in characters: a field, not a second transcript.
+pub const MAX_TICKET_FIELD_CHARS: usize = 200;
+
+impl TicketForm {
+    pub fn fields(&self) -> [(&'static str, &Option<String>); 5] {
+        [("address", &self.address), ("when", &self.when), ("subject", &self.subject), ("request", &self.request), ("summary", &self.summary)]
+    }
+
+    /// Every field passed through `mask` (PII masking), empty fields dropped.
+    pub fn masked(&self, mask: impl Fn(&str) -> String) -> TicketForm {
+        let m = |f: &Option<String>| f.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(&mask);
+        TicketForm { address: m(&self.address), when: m(&self.when), subject: m(&self.subject), request: m(&self.request), summary: m(&self.summary) }
+    }
 }
 
 /// A decision as stored.
@@ -75,6 +109,8 @@ pub struct StoredFeedback {
     pub accepted_rank: Option<u32>,
     pub decided_at: String,
     pub revisions: u32,
+    /// The ticket saved with the decision, masked.
+    pub ticket: Option<TicketForm>,
 }
 
 /// How often operators follow the model, and where they do not.
@@ -166,6 +202,13 @@ impl FeedbackRecord {
                 return Err(invalid("invalid_request", format!("accepted_rank {rank} does not point at the chosen department in suggested")));
             }
         }
+        if let Some(ticket) = &self.ticket {
+            for (field, value) in ticket.fields() {
+                if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TICKET_FIELD_CHARS) {
+                    return Err(invalid("invalid_ticket", format!("ticket.{field} is longer than {MAX_TICKET_FIELD_CHARS} characters")));
+                }
+            }
+        }
         match &self.decided_at {
             None => Ok(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             Some(t) => chrono::DateTime::parse_from_rfc3339(t)
@@ -188,6 +231,7 @@ mod tests {
             operator_id: "op".into(),
             accepted_rank: Some(2),
             decided_at: Some("2026-11-27T16:30:00+08:00".into()),
+            ticket: None,
         }
     }
 
@@ -204,6 +248,7 @@ mod tests {
             (Box::new(|r| r.accepted_rank = Some(1)), "invalid_request"),
             (Box::new(|r| r.accepted_rank = Some(0)), "invalid_request"),
             (Box::new(|r| r.decided_at = Some("yesterday".into())), "invalid_time"),
+            (Box::new(|r| r.ticket = Some(TicketForm { summary: Some("长".repeat(201)), ..TicketForm::default() })), "invalid_ticket"),
         ];
         for (change, code) in cases {
             let mut r = decision();

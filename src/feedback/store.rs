@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{CorrectedDepartment, DepartmentCount, FeedbackError, FeedbackRecord, FeedbackStats, SimilarCase, StoredFeedback};
+use super::{CorrectedDepartment, DepartmentCount, FeedbackError, FeedbackRecord, FeedbackStats, SimilarCase, StoredFeedback, TicketForm};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS feedback (
@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     received_at     TEXT NOT NULL,
     revisions       INTEGER NOT NULL DEFAULT 1,
     encoder         TEXT,               -- the encoder version that made `embedding`
-    embedding       BLOB                -- little-endian f32
+    embedding       BLOB,               -- little-endian f32
+    ticket          TEXT                -- JSON TicketForm, PII-masked
 );
 CREATE INDEX IF NOT EXISTS feedback_decided_at ON feedback (decided_at);
 ";
@@ -73,6 +74,15 @@ pub(crate) fn open_database(path: &Path, schema: &str) -> Result<Connection, Fee
     Ok(conn)
 }
 
+/// Databases made before tickets were saved lack the column; adding it keeps their decisions.
+fn add_ticket_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row("SELECT COUNT(*) FROM pragma_table_info('feedback') WHERE name = 'ticket'", [], |r| r.get::<_, i64>(0))? > 0;
+    if !has {
+        conn.execute_batch("ALTER TABLE feedback ADD COLUMN ticket TEXT")?;
+    }
+    Ok(())
+}
+
 fn to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -85,6 +95,7 @@ impl FeedbackStore {
     /// Open (creating the file and its folder if needed) and load the embedding index.
     pub fn open(path: &Path, encoder: &str) -> Result<Self, FeedbackError> {
         let conn = open_database(path, SCHEMA)?;
+        add_ticket_column(&conn).map_err(|source| FeedbackError::Open { path: path.display().to_string(), source })?;
         let store = FeedbackStore { path: path.to_path_buf(), conn: Mutex::new(conn), index: RwLock::new(Vec::new()), encoder: encoder.to_string() };
         store.load_index()?;
         Ok(store)
@@ -109,9 +120,9 @@ impl FeedbackStore {
         Ok(())
     }
 
-    /// Store one decision (`text` already masked). Returns its revision count: 1 for a new
-    /// case, more when the case was decided before.
-    pub fn record(&self, r: &FeedbackRecord, masked_text: &str, decided_at: &str, embedding: Option<&[f32]>) -> Result<u32, FeedbackError> {
+    /// Store one decision (`text` and `ticket` already masked). Returns its revision count: 1
+    /// for a new case, more when the case was decided before.
+    pub fn record(&self, r: &FeedbackRecord, masked_text: &str, masked_ticket: Option<&TicketForm>, decided_at: &str, embedding: Option<&[f32]>) -> Result<u32, FeedbackError> {
         let chosen_rank = r.suggested.iter().position(|d| d == &r.chosen).map(|i| i as i64 + 1);
         let vector = embedding.map(unit);
         let suggested = serde_json::to_string(&r.suggested).unwrap_or_else(|_| "[]".into());
@@ -123,13 +134,13 @@ impl FeedbackStore {
             // client would get 201 for a decision that was never stored.
             let tx = conn.unchecked_transaction()?;
             let revisions = tx.query_row(
-                "INSERT INTO feedback (case_id, text, suggested, suggested_first, chosen, chosen_rank, accepted_rank, operator_id, decided_at, received_at, encoder, embedding)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                "INSERT INTO feedback (case_id, text, suggested, suggested_first, chosen, chosen_rank, accepted_rank, operator_id, decided_at, received_at, encoder, embedding, ticket)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT(case_id) DO UPDATE SET
                     text = excluded.text, suggested = excluded.suggested, suggested_first = excluded.suggested_first,
                     chosen = excluded.chosen, chosen_rank = excluded.chosen_rank, accepted_rank = excluded.accepted_rank,
                     operator_id = excluded.operator_id, decided_at = excluded.decided_at, received_at = excluded.received_at,
-                    encoder = excluded.encoder, embedding = excluded.embedding, revisions = feedback.revisions + 1
+                    encoder = excluded.encoder, embedding = excluded.embedding, ticket = excluded.ticket, revisions = feedback.revisions + 1
                  RETURNING revisions",
                 params![
                     r.case_id,
@@ -144,6 +155,7 @@ impl FeedbackStore {
                     received_at,
                     vector.as_ref().map(|_| self.encoder.as_str()),
                     vector.as_deref().map(to_blob),
+                    masked_ticket.and_then(|t| serde_json::to_string(t).ok()),
                 ],
                 |row| row.get(0),
             )?;
@@ -162,7 +174,7 @@ impl FeedbackStore {
         let conn = self.conn();
         Ok(conn
             .query_row(
-                "SELECT case_id, text, suggested, chosen, operator_id, accepted_rank, decided_at, revisions FROM feedback WHERE case_id = ?1",
+                "SELECT case_id, text, suggested, chosen, operator_id, accepted_rank, decided_at, revisions, ticket FROM feedback WHERE case_id = ?1",
                 [case_id],
                 stored_row,
             )
@@ -173,7 +185,7 @@ impl FeedbackStore {
     pub fn all(&self) -> Result<Vec<StoredFeedback>, FeedbackError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT case_id, text, suggested, chosen, operator_id, accepted_rank, decided_at, revisions FROM feedback ORDER BY decided_at, case_id",
+            "SELECT case_id, text, suggested, chosen, operator_id, accepted_rank, decided_at, revisions, ticket FROM feedback ORDER BY decided_at, case_id",
         )?;
         let rows = stmt.query_map([], stored_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -251,6 +263,7 @@ fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFeedback> {
         accepted_rank: r.get(5)?,
         decided_at: r.get(6)?,
         revisions: r.get(7)?,
+        ticket: r.get::<_, Option<String>>(8)?.and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
@@ -267,6 +280,7 @@ mod tests {
             operator_id: "op-7".into(),
             accepted_rank: accepted,
             decided_at: None,
+            ticket: None,
         }
     }
 
@@ -277,11 +291,11 @@ mod tests {
         {
             let store = FeedbackStore::open(&path, "enc-a").unwrap();
             let now = "2026-11-27T08:00:00Z";
-            assert_eq!(store.record(&record("c1", &["gas_group", "fire_rescue"], "gas_group", Some(1)), "t1", now, Some(&[1.0, 0.0])).unwrap(), 1);
-            store.record(&record("c2", &["urban_enforcement", "ecology_environment"], "ecology_environment", Some(2)), "t2", now, Some(&[0.0, 1.0])).unwrap();
-            store.record(&record("c3", &["urban_enforcement", "ecology_environment", "water_authority"], "housing_commission", None), "t3", now, None).unwrap();
+            assert_eq!(store.record(&record("c1", &["gas_group", "fire_rescue"], "gas_group", Some(1)), "t1", None, now, Some(&[1.0, 0.0])).unwrap(), 1);
+            store.record(&record("c2", &["urban_enforcement", "ecology_environment"], "ecology_environment", Some(2)), "t2", None, now, Some(&[0.0, 1.0])).unwrap();
+            store.record(&record("c3", &["urban_enforcement", "ecology_environment", "water_authority"], "housing_commission", None), "t3", None, now, None).unwrap();
             // The operator changed their mind on c1: one case, two revisions.
-            assert_eq!(store.record(&record("c1", &["gas_group", "fire_rescue"], "fire_rescue", Some(2)), "t1", now, Some(&[1.0, 0.1])).unwrap(), 2);
+            assert_eq!(store.record(&record("c1", &["gas_group", "fire_rescue"], "fire_rescue", Some(2)), "t1", None, now, Some(&[1.0, 0.1])).unwrap(), 2);
         }
         let store = FeedbackStore::open(&path, "enc-a").unwrap();
         let s = store.stats(10).unwrap();
@@ -309,5 +323,24 @@ mod tests {
         std::fs::write(&path, b"this is not sqlite, just text that fills the header and more of it").unwrap();
         let err = FeedbackStore::open(&path, "enc").err().expect("must refuse");
         assert!(err.to_string().contains("feedback.sqlite3"), "{err}");
+    }
+
+    #[test]
+    fn a_ticket_is_kept_with_its_decision_and_old_databases_gain_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            // A database from before tickets: the same table without the column, one decision in it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&SCHEMA.replace(",\n    ticket          TEXT                -- JSON TicketForm, PII-masked", "")).unwrap();
+            conn.execute("INSERT INTO feedback (case_id, text, suggested, chosen, operator_id, decided_at, received_at) VALUES ('old', 't', '[]', 'gas_group', 'op', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')", []).unwrap();
+        }
+        let store = FeedbackStore::open(&path, "enc").unwrap();
+        assert!(store.get("old").unwrap().unwrap().ticket.is_none(), "the old decision is still there");
+        let ticket = TicketForm { address: Some("朝阳区望京西园三区".into()), summary: Some("楼下烧烤店油烟扰民，要求查处".into()), ..TicketForm::default() };
+        store.record(&record("new", &["urban_enforcement"], "urban_enforcement", Some(1)), "t", Some(&ticket), "2026-01-02T00:00:00Z", None).unwrap();
+        assert_eq!(store.get("new").unwrap().unwrap().ticket, Some(ticket));
+        drop(store);
+        assert!(FeedbackStore::open(&path, "enc").is_ok(), "opening twice adds the column once");
     }
 }

@@ -1,9 +1,10 @@
 // Drives the operator console in headless Chromium, keyboard only, the way an operator works:
 // type the call, leave the box with Esc, press 1; asked for the operator id, type it, press
 // Alt+1; on the way, see today's hot spots and merge the call into the earlier case it repeats
-// with Alt+M; then, on a second page, type an emergency and read the hand-off banner. Prints
-// {"case_id", "chosen", "suggested", "hot_spots", "urgent_banner"} as JSON for tests/console.rs to check
-// against the SQLite store.
+// with Alt+M; amend the pre-filled ticket by keyboard; then, on a second page, type an emergency
+// and read the hand-off banner. Prints {"case_id", "chosen", "suggested", "hot_spots",
+// "urgent_banner", "ticket", "ticket_prefilled_chars", "ticket_keys", ...} as JSON for
+// tests/console.rs to check against the SQLite store.
 //   node console.mjs BASE_URL [SCREENSHOT.png]
 import { chromium } from "playwright-core";
 
@@ -47,6 +48,27 @@ try {
   await page.keyboard.press("Alt+m");
   await page.waitForFunction(() => document.querySelector("#decision").textContent.includes("已合并至"), null, { timeout: 10000 });
 
+  // The ticket is pre-filled from the call. Alt+T enters it, Tab moves on, End and a few
+  // characters amend the request, Esc leaves it; dispatching saves it with the decision.
+  const FIELDS = ["address", "when", "subject", "request", "summary"];
+  await page.waitForFunction(() => document.querySelector("#t-summary").value.length > 0, null, { timeout: 10000 });
+  const prefilled = await page.evaluate((fs) => fs.map((f) => document.querySelector("#t-" + f).value), FIELDS);
+  let ticketKeys = 0;
+  const press = async (k) => {
+    ticketKeys += 1;
+    await page.keyboard.press(k);
+  };
+  await press("Alt+t");
+  if (!(await page.evaluate(() => document.activeElement.id === "t-address"))) fail("Alt+T does not enter the ticket");
+  for (let i = 0; i < 3; i++) await press("Tab");
+  await press("End");
+  const added = "要求尽快查处";
+  await page.keyboard.type(added);
+  ticketKeys += added.length;
+  await press("Escape");
+  const ticket = await page.evaluate((fs) => Object.fromEntries(fs.map((f) => [f, document.querySelector("#t-" + f).value])), FIELDS);
+  if (!ticket.request.endsWith(added)) fail("the request was not amended: " + JSON.stringify(ticket));
+
   // Leave the box and press 1: no operator id yet, so the page asks for it and focuses it.
   await page.keyboard.press("Escape");
   await page.keyboard.press("1");
@@ -65,7 +87,9 @@ try {
   await second.keyboard.type("市民：我刚按自称公安局的人说的把八万块钱转过去了，他现在还让我继续转，我该怎么办", { delay: 2 });
   await second.waitForSelector("#urgent:not([hidden])", { timeout: 30000 });
   const urgentBanner = await second.textContent("#urgent");
-  console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks, hot_spots: hotSpots, urgent_banner: urgentBanner }));
+  const prefilledChars = prefilled.reduce((n, v) => n + [...v].length, 0);
+  console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks, hot_spots: hotSpots, urgent_banner: urgentBanner,
+    ticket, ticket_prefilled: prefilled, ticket_prefilled_chars: prefilledChars, ticket_keys: ticketKeys }));
 } finally {
   await browser.close();
 }

@@ -137,7 +137,8 @@ function render(r, text) {
     return li;
   }));
 
-  highlight(text, r.keywords.map((k) => k.word));
+  fillTicket(r.ticket || {});
+  highlight(text, r.keywords.map((k) => k.word), ticketSpans(r.ticket || {}));
 
   renderRelated(r.related);
 
@@ -195,9 +196,55 @@ async function loadHotspots() {
 
 // Mark each keyword where it occurs in the operator's own text (built with text nodes, never
 // innerHTML, so a transcript cannot inject markup).
-function highlight(text, words) {
+// The ticket's fields, pre-filled from each new suggestion unless the operator has edited them.
+const TICKET_FIELDS = ["address", "when", "subject", "request", "summary"];
+
+function ticketValues(t) {
+  const a = t.address || {};
+  return {
+    address: a.line || "",
+    when: t.when ? t.when.text : "",
+    subject: t.subject ? t.subject.text : "",
+    request: t.request ? t.request.text : "",
+    summary: t.summary || "",
+  };
+}
+
+function fillTicket(t) {
+  const values = ticketValues(t);
+  for (const f of TICKET_FIELDS) {
+    const input = $("t-" + f);
+    if (!input.classList.contains("edited")) input.value = values[f];
+  }
+}
+
+function clearTicket() {
+  for (const f of TICKET_FIELDS) {
+    const input = $("t-" + f);
+    input.value = "";
+    input.classList.remove("edited");
+  }
+}
+
+function readTicket() {
+  const out = {};
+  for (const f of TICKET_FIELDS) {
+    const v = $("t-" + f).value.trim();
+    if (v) out[f] = v;
+  }
+  return out;
+}
+
+// Words of the transcript the ticket was filled from, to mark in the text.
+function ticketSpans(t) {
+  const a = t.address || {};
+  return [a.estate, a.road, a.building, a.landmark, t.when, t.subject, t.request].filter(Boolean).map((s) => s.text);
+}
+
+function highlight(text, words, spans = []) {
   const out = $("highlighted");
-  const terms = words.filter((w) => w && w.length > 1).sort((a, b) => b.length - a.length);
+  const fromTicket = new Set(spans.filter((w) => w && w.length > 1));
+  const terms = [...fromTicket, ...words.filter((w) => w && w.length > 1)].sort((a, b) => b.length - a.length);
   const nodes = [];
   let i = 0, plain = "";
   while (i < text.length) {
@@ -206,6 +253,7 @@ function highlight(text, words) {
       if (plain) nodes.push(document.createTextNode(plain));
       plain = "";
       const m = document.createElement("mark");
+      if (fromTicket.has(w)) m.className = "ticket-span";
       m.textContent = w;
       nodes.push(m);
       i += w.length;
@@ -253,6 +301,8 @@ async function decide(chosen, acceptedRank) {
     decided_at: new Date().toISOString(),
   };
   if (acceptedRank) body.accepted_rank = acceptedRank;
+  const ticket = readTicket();
+  if (Object.keys(ticket).length) body.ticket = ticket;
   try {
     const receipt = await api("/v1/feedback", body);
     document.querySelectorAll("#departments li").forEach((li) => li.classList.toggle("chosen", li.dataset.department === chosen));
@@ -296,6 +346,7 @@ function newCall() {
   $("review").hidden = true;
   $("duplicate").hidden = true;
   $("decision").textContent = "";
+  clearTicket();
   ["d-department", "d-district", "d-street", "d-appeal", "d-topic", "d-confidence"].forEach((id) => ($(id).textContent = "—"));
   $("transcript").focus();
 }
@@ -311,6 +362,11 @@ function onKey(e) {
   } else if (e.altKey && (e.key === "n" || e.key === "N")) {
     e.preventDefault();
     newCall();
+  } else if (e.altKey && (e.key === "t" || e.key === "T")) {
+    e.preventDefault();
+    $("t-address").focus();
+  } else if (e.target.closest && e.target.closest("#ticket") && e.key === "Escape") {
+    $("result-pane").focus();
   } else if (!typing && !e.ctrlKey && !e.metaKey && ["1", "2", "3"].includes(e.key)) {
     e.preventDefault();
     accept(Number(e.key));
@@ -334,6 +390,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("new-call").addEventListener("click", newCall);
   document.addEventListener("keydown", onKey);
   $("merge").addEventListener("click", merge);
+  for (const f of TICKET_FIELDS) $("t-" + f).addEventListener("input", (ev) => ev.target.classList.add("edited"));
+  // Enter in a ticket field must not submit the form and reload the page.
+  $("ticket").addEventListener("submit", (ev) => ev.preventDefault());
   loadTaxonomy();
   loadHotspots();
   setInterval(loadHotspots, 60_000);

@@ -1,0 +1,219 @@
+//! The address of a ticket: district and street from the gazetteer, then the parts no list can
+//! hold (estates, roads and numbers, buildings, landmarks), found by their endings and cut back
+//! to where their name starts.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::Span;
+use crate::text::Location;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TicketAddress {
+    /// The gazetteer's names, as the dispatch suggestion gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    /// Residential estate, community or village (小区, 社区, 家园, 村 ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estate: Option<Span>,
+    /// Road or street name, with its number when said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub road: Option<Span>,
+    /// Building, unit and room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub building: Option<Span>,
+    /// A named place the caller locates it by (a station, a mall, a park).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landmark: Option<Span>,
+    /// The parts on one line, largest first, as a ticket's address field reads.
+    pub line: String,
+}
+
+/// A name never reaches back past these: they end a clause, a pronoun or a larger division
+/// (`朝阳区望京西园三区` is the estate `望京西园三区`).
+const BOUNDARY: &[char] = &[
+    '在', '住', '的', '是', '了', '我', '们', '和', '与', '及', '到', '从', '对', '于', '个', '该', '这', '那', '位', '区', '市', '县', '镇', '乡', '省',
+    '道', '买', '向', '给', '被', '把', '有', '说', '就', '也', '都', '还', '又', '嗯', '啊', '呢', '吧', '哪', '去', '来', '边', '旁', '近', '附', '条',
+    '楼', '号', '家', '某', '叫',
+];
+
+/// Names that end like a place but name none in particular.
+const GENERIC: &[&str] = &[
+    "小区", "社区", "农村", "乡村", "本村", "该村", "全村", "各村", "两村", "同村", "邻村", "外村", "新村", "花园", "公寓", "家园", "马路", "道路", "公路",
+    "小路", "大路", "铁路", "大街", "步行街", "商业街", "一条街", "医院", "学校", "超市", "市场", "车站", "商场", "广场", "公园", "大厦", "中心", "银行",
+];
+
+/// Characters that, right after `路` or `街`, make another word: 路灯, 路口, 路面, 街道.
+const NOT_AFTER_ROAD: &[char] = &['灯', '口', '面', '况', '段', '由', '线', '费', '径', '过', '人', '道', '坊', '头', '牌', '基', '沿', '边'];
+
+static ESTATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([\p{Han}A-Za-z0-9]{0,10}?)(小区|社区|家园|花园|嘉园|公寓|新村|新城|大院|园[一二三四五六七八九十0-9]{1,2}[区期里]|[东西南北中]园|苑|村|里)([东西南北中]?[一二三四五六七八九十0-9]{1,3}[区期组里]|社区|小区)?").expect("estate pattern")
+});
+
+/// Before `里`, these make another word: 家里, 这里, 夜里, 小区里.
+const NOT_BEFORE_LI: &[char] = &['同', '家', '这', '那', '哪', '心', '夜', '村', '屋', '院', '城', '楼', '店', '手', '嘴', '眼', '司', '区', '位', '校', '子', '头', '在', '到', '圈', '群', '水', '车', '床', '地', '坑', '沟', '河', '田', '山', '园', '厂', '所', '室', '局', '队', '门', '箱', '管', '网', '话', '机', '层', '间'];
+
+/// Words inside a would-be landmark that show it is none.
+const NOT_LANDMARK: &[&str] = &["年", "孩子", "证明", "咨询", "上小学", "上中学", "上大学", "一家", "这家", "那家", "哪家", "附近"];
+
+/// Time and pointing words a name never starts with: 前几天小区 is no estate.
+const NOT_NAME_STARTS: &[&str] = &["联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
+static ROAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([\p{Han}A-Za-z]{1,8}?)(大街|大道|胡同|路|街|巷)([0-9一二三四五六七八九十百]{1,4}号院?|[与和跟][\p{Han}]{1,6}?(?:大街|大道|路|街)(?:交叉口|路口|交口)?)?").expect("road pattern")
+});
+static BUILDING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:[0-9]{1,4}|[一二三四五六七八九十]{1,3})(?:号楼|号院|栋|幢|座)(?:[0-9一二三四五六七八九十]{1,3}(?:单元|门))?(?:[0-9]{2,5}(?:室|号)?)?|[0-9]{1,3}(?:单元|门)[0-9]{2,5}(?:室|号)?").expect("building pattern")
+});
+static LANDMARK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([\p{Han}A-Za-z0-9]{1,8}?)(地铁站|公交站|火车站|购物中心|体育馆|图书馆|公园|医院|商场|广场|大厦|超市|酒店|宾馆|银行|SOHO|小学|中学|大学|幼儿园)").expect("landmark pattern")
+});
+
+/// A name found by its ending: cut back to the last boundary before the ending, and kept only
+/// when at least `min_core` characters name it.
+/// A name found by its ending: cut back to the last boundary before the ending, and kept only
+/// when the name and its ending (the tail aside) come to at least `min_chars` characters.
+fn named(text: &str, m: &regex::Captures, min_chars: usize) -> Option<(usize, usize)> {
+    let whole = m.get(0)?;
+    let name = m.get(1)?;
+    let suffix = m.get(2)?;
+    let mut start = match name.as_str().char_indices().rfind(|(_, c)| BOUNDARY.contains(c)) {
+        Some((i, c)) => name.start() + i + c.len_utf8(),
+        None => name.start(),
+    };
+    while let Some(w) = NOT_NAME_STARTS.iter().find(|w| text[start..name.end()].starts_with(**w)) {
+        start += w.len();
+    }
+    let base = text[start..suffix.end()].chars().count();
+    let found = &text[start..whole.end()];
+    (base >= min_chars && !GENERIC.contains(&found)).then_some((start, whole.end()))
+}
+
+fn estate(text: &str) -> Option<(usize, usize)> {
+    let found: Vec<(usize, usize)> = ESTATE
+        .captures_iter(text)
+        .filter(|m| {
+            // 里 ends an estate's name (云景里, 角门东里), but 家里 and 夜里 are no places.
+            let suffix = m.get(2).map_or("", |s| s.as_str());
+            suffix != "里" || !text[..m.get(2).map_or(0, |s| s.start())].ends_with(NOT_BEFORE_LI)
+        })
+        .filter_map(|m| named(text, &m, 3))
+        .collect();
+    // The first estate named is where the matter is; said again more fully, the fuller wins,
+    // and a name with its block (天通北苑二区) is fuller than one without.
+    let first = *found.first()?;
+    let first_text = &text[first.0..first.1];
+    let block = |&(s, e): &(usize, usize)| text[s..e].ends_with(['区', '期', '组', '里']) as usize;
+    let fuller = found.iter().copied().filter(|&(s, e)| text[s..e].contains(first_text)).max_by_key(|&(s, e)| (e - s, std::cmp::Reverse(s))).unwrap_or(first);
+    Some(if block(&fuller) == 0 { found.iter().copied().find(|r| block(r) == 1).unwrap_or(fuller) } else { fuller })
+}
+
+fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<(usize, usize)> {
+    ROAD.captures_iter(text)
+        .filter(|m| {
+            let end = m.get(0).map_or(0, |w| w.end());
+            let suffix_start = m.get(2).map_or(0, |s| s.start());
+            // 路灯, 街道: the ending belongs to another word unless a number follows it; and 51路
+            // is a bus route, not a road.
+            (m.get(3).is_some() || !text[end..].starts_with(NOT_AFTER_ROAD)) && !text[..suffix_start].ends_with(|c: char| c.is_ascii_digit())
+        })
+        .filter_map(|m| named(text, &m, 3))
+        // A town said just before its road is not part of the road's name: 黄村兴华大街.
+        .map(|(s, e)| match places.iter().find(|p| text[s..e].starts_with(p.as_str()) && names_a_road(&text[s + p.len()..e])) {
+            Some(p) => (s + p.len(), e),
+            None => (s, e),
+        })
+        .find(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
+}
+
+/// Whether what is left after a place name still names a road (石园东路), not only its number.
+fn names_a_road(rest: &str) -> bool {
+    let name = rest.trim_end_matches(|c: char| c.is_ascii_digit() || "号院一二三四五六七八九十百".contains(c));
+    name.chars().count() >= 3 && ["路", "街", "胡同", "巷", "道"].iter().any(|s| name.ends_with(s))
+}
+
+fn landmark(text: &str, taken: &[(usize, usize)]) -> Option<(usize, usize)> {
+    LANDMARK
+        .captures_iter(text)
+        .filter_map(|m| named(text, &m, 4))
+        // 孩子上小学 and 开证明的医院 name no place.
+        .filter(|&(s, e)| !NOT_LANDMARK.iter().any(|w| text[s..e].contains(w)))
+        .find(|&(s, e)| taken.iter().all(|&(a, b)| e <= a || s >= b))
+}
+
+/// The ticket's address, or None when the call names no place at all.
+pub fn find(text: &str, location: &Location) -> Option<TicketAddress> {
+    let estate = estate(text);
+    let road = road(text, estate, &location.evidence);
+    let building = BUILDING.find(text).map(|m| (m.start(), m.end()));
+    let taken: Vec<(usize, usize)> = [estate, road, building].into_iter().flatten().collect();
+    let landmark = landmark(text, &taken);
+    let span = |r: Option<(usize, usize)>| r.map(|(s, e)| Span::of(text, s, e));
+    let address = TicketAddress {
+        district: location.district.clone(),
+        street: location.street.clone(),
+        estate: span(estate),
+        road: span(road),
+        building: span(building),
+        landmark: span(landmark),
+        line: String::new(),
+    };
+    let line: String = [address.district.as_deref(), address.street.as_deref(), address.road.as_ref().map(|s| s.text.as_str()), address.estate.as_ref().map(|s| s.text.as_str()), address.building.as_ref().map(|s| s.text.as_str())]
+        .into_iter()
+        .flatten()
+        .collect();
+    let line = if line.is_empty() { address.landmark.as_ref().map(|l| l.text.clone()).unwrap_or_default() } else { line };
+    (!line.is_empty()).then_some(TicketAddress { line, ..address })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(text: &str) -> TicketAddress {
+        find(text, &Location { district: Some("朝阳区".into()), street: Some("望京街道".into()), evidence: Vec::new() }).expect("an address")
+    }
+
+    fn part(s: &Option<Span>) -> Option<&str> {
+        s.as_ref().map(|s| s.text.as_str())
+    }
+
+    #[test]
+    fn estate_building_and_line_are_cut_from_a_call() {
+        let a = address("我是朝阳区望京西园三区3号楼2单元501的，楼下烧烤店油烟太大了");
+        assert_eq!(part(&a.estate), Some("望京西园三区"));
+        assert_eq!(part(&a.building), Some("3号楼2单元501"));
+        assert_eq!(a.line, "朝阳区望京街道望京西园三区3号楼2单元501");
+        let span = a.estate.unwrap();
+        assert_eq!((span.start, span.end), (5, 11));
+    }
+
+    #[test]
+    fn roads_with_numbers_and_not_road_lamps() {
+        let a = address("海淀区学院路38号院门口的路灯不亮了");
+        assert_eq!(part(&a.road), Some("学院路38号院"));
+        let b = address("我们小区门口路灯坏了一个月");
+        assert_eq!(part(&b.road), None);
+        assert_eq!(part(&b.estate), None, "我们小区 names no estate");
+    }
+
+    #[test]
+    fn the_fuller_name_of_the_same_estate_wins() {
+        let a = address("天通苑那边，就是天通苑北二区，物业不管事");
+        assert_eq!(part(&a.estate), Some("天通苑北二区"));
+    }
+
+    #[test]
+    fn a_landmark_is_found_apart_from_the_estate() {
+        let a = address("在望京SOHO旁边的工地晚上施工");
+        assert_eq!(part(&a.landmark), Some("望京SOHO"));
+    }
+
+    #[test]
+    fn no_place_no_address() {
+        assert!(find("我想问一下孩子入学的事情", &Location::default()).is_none());
+    }
+}

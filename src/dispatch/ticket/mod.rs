@@ -1,0 +1,135 @@
+//! The ticket, filled in from the call (智能填单): where, when, about whom or what, what the caller
+//! asks for, sums, people, and a one-line summary in the 12345 style.
+//!
+//! Every field is read from the masked text by rules, extractively: a field the call does not
+//! state is absent, never guessed. Each carries its span (character offsets in the masked text),
+//! so a page can highlight where it came from.
+//!
+//! - [`address`]: district and street (the gazetteer), estate, road and number, building, landmark;
+//! - [`phrases`]: time, subject, request, sums, people, vulnerable callers;
+//! - [`summary`]: place + matter + request, at most [`summary::MAX_CHARS`] characters.
+
+pub mod address;
+pub mod phrases;
+pub mod summary;
+
+use serde::Serialize;
+
+use crate::text::{Keyword, Location, PiiKind};
+
+pub use address::TicketAddress;
+
+/// A piece of the masked text: its words and where they are (character offsets, end exclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Span {
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    /// The span of the byte range `start..end` of `text`, in characters.
+    pub(crate) fn of(text: &str, start: usize, end: usize) -> Span {
+        let chars_before = text[..start].chars().count();
+        let inner = &text[start..end];
+        Span { text: inner.to_string(), start: chars_before, end: chars_before + inner.chars().count() }
+    }
+}
+
+/// Someone the call says needs particular care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Vulnerable {
+    /// Someone living alone, usually elderly: a welfare check may be needed.
+    ElderlyAlone,
+    Elderly,
+    Children,
+    Disabled,
+    Pregnant,
+}
+
+/// The fields an operator would otherwise type. Missing fields are left out of the JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<TicketAddress>,
+    /// When it happened, or how often and since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Span>,
+    /// The shop, company, estate management, project or facility the call is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Span>,
+    /// What the caller asks for (诉求).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<Span>,
+    /// Sums owed, lost or paid, with their unit, as said.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub amounts: Vec<Span>,
+    /// Counts of people, as said (二十多个工人).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<Span>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vulnerable: Vec<Vulnerable>,
+    /// The kinds of contact the caller gave (a phone, an ID number), masked in the text: the
+    /// operator knows it was said without seeing it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contact: Vec<PiiKind>,
+    /// One line, place + matter + request, in the 12345 ticket style.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// Fill the ticket from the masked text, the place the gazetteer found, the PII that was masked
+/// and the call's keywords (best first).
+pub fn fill(masked: &str, location: &Location, pii: &[PiiKind], keywords: &[Keyword]) -> Ticket {
+    let address = address::find(masked, location);
+    let request = phrases::request(masked);
+    let subject = phrases::subject(masked);
+    let contact: Vec<PiiKind> = [PiiKind::Phone, PiiKind::IdCard].into_iter().filter(|k| pii.contains(k)).collect();
+    let mut ticket = Ticket {
+        when: phrases::when(masked),
+        amounts: phrases::amounts(masked),
+        people: phrases::people(masked),
+        vulnerable: phrases::vulnerable(masked),
+        contact,
+        summary: None,
+        address,
+        subject,
+        request,
+    };
+    ticket.summary = summary::compose(masked, &ticket, keywords);
+    ticket
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::TextPipeline;
+
+    /// What filling the ticket costs a call, against preparing its text (which every call does
+    /// anyway), in one invocation over the ticket sets:
+    /// `cargo test --release --lib -- --ignored ticket_cost --nocapture`
+    #[test]
+    #[ignore]
+    fn ticket_cost() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let pipeline = TextPipeline::from_dict_dir(&root.join(crate::text::DEFAULT_DICT_DIR)).unwrap();
+        let gazetteer = crate::text::Gazetteer::load(&root.join(crate::text::DEFAULT_GAZETTEER)).unwrap();
+        let mut texts = Vec::new();
+        for file in ["tickets.jsonl", "tickets_dev.jsonl", "tickets_test.jsonl"] {
+            for line in std::fs::read_to_string(root.join("models/examples").join(file)).unwrap().lines() {
+                let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                texts.push(row["text"].as_str().unwrap().to_string());
+            }
+        }
+        let started = std::time::Instant::now();
+        let prepared: Vec<_> = texts.iter().map(|t| pipeline.prepare(t)).collect();
+        let prepare = started.elapsed();
+        let located: Vec<_> = prepared.iter().map(|p| gazetteer.locate(&p.text)).collect();
+        let started = std::time::Instant::now();
+        let filled = prepared.iter().zip(&located).filter(|(p, l)| fill(&p.text, l, &p.pii, &p.keywords).summary.is_some()).count();
+        let ticket = started.elapsed();
+        let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / texts.len() as f64;
+        eprintln!("{} calls: prepare {:.3} ms a call, ticket {:.3} ms a call ({filled} summaries)", texts.len(), per(prepare), per(ticket));
+    }
+}

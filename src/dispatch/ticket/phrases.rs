@@ -1,0 +1,253 @@
+//! The ticket's phrases: when, about whom or what, what is asked, sums, people and who needs care.
+//! Each is a pattern over the masked text; the first or the best match is kept, verbatim.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{Span, Vulnerable};
+
+/// Numerals as callers say them: digits or Chinese, with 两, 几 and 半.
+const NUM: &str = r"[0-9一二三四五六七八九十百千两几半]";
+
+/// Clause ends: a phrase never runs past them.
+const CLAUSE_END: &[char] = &['，', '。', '！', '？', '；', ',', '!', '?', ';', '\n'];
+
+static WHEN_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    let time_of_day = "早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间|半夜|深夜|凌晨";
+    [
+        // How often, and at what time: 每天晚上十一点以后, 天天夜里, 每天中午十一点到晚上九点.
+        format!(r"(?:每天|每晚|每天晚上|天天|每周[一二三四五六日天末]?|每个周末|每到|一到|经常|总是)(?:{time_of_day})?(?:{NUM}{{1,3}}点(?:半|多|钟)?)?(?:以后|之后|以前|之前|左右|开始|到(?:{time_of_day})?{NUM}{{1,3}}点(?:半|多)?)?"),
+        // A clock time in a part of the day: 晚上十点多, 凌晨两点到四点.
+        format!(r"(?:今天|昨天|前天|今晚|昨晚)?(?:{time_of_day}){NUM}{{1,3}}点(?:半|多|钟)?(?:以后|之后|以前|之前|左右|到{NUM}{{1,3}}点(?:半|多)?)?"),
+        // A date: 2026年3月5日, 十月八号, 上周三下午.
+        format!(r"(?:[0-9]{{4}}年)?{NUM}{{1,2}}月(?:份|{NUM}{{1,3}}[日号])?(?:{time_of_day})?"),
+        format!(r"(?:上周|上个?星期|这周|本周|上个?礼拜)[一二三四五六日天末](?:{time_of_day})?"),
+        // Since when: 从去年十月开始, 从上个礼拜开始, 自11月20日起.
+        format!(r"(?:从|自)(?:今年|去年|前年|上个?月|上周|上个?礼拜|上个?星期|本月|这个月初?|月初|本周|年初|年前|春节|昨天|前天|{NUM}{{1,2}}月|[0-9]{{1,2}}月)(?:[^，。！？；,]{{0,8}}?(?:开始|以来|起|到现在))?"),
+        // Lately: 近两天, 这几天, 最近一个月.
+        format!(r"(?:近|这|最近)(?:{NUM}|个)?{{1,2}}(?:天|周|个月|礼拜|星期)"),
+        // A relative day: 昨天下午, 刚才, 今天早上.
+        format!(r"(?:今天|昨天|前天|今晚|昨晚|今早|刚才|刚刚|前几天|上周|上个月|上周末|去年|今年)(?:{time_of_day})?"),
+        // How long: 三个月了, 半年多, 一个多星期.
+        format!(r"小?{NUM}{{1,3}}(?:个)?多?(?:天|周|星期|个月|月|年)(?:多)?了"),
+    ]
+    .iter()
+    .map(|p| Regex::new(p).expect("time pattern"))
+    .collect()
+});
+
+/// When it happened, how often, or since when: the longest time phrase of the call (the first
+/// of equals), since a fuller phrase says more (天天 < 每天夜里十二点以后).
+pub fn when(text: &str) -> Option<Span> {
+    WHEN_PATTERNS
+        .iter()
+        .flat_map(|re| re.find_iter(text))
+        .filter(|m| m.as_str().chars().count() >= 2)
+        .max_by_key(|m| (m.as_str().chars().count(), std::cmp::Reverse(m.start())))
+        .map(|m| Span::of(text, m.start(), m.end()))
+}
+
+/// Endings of what a call is about: businesses, managers, projects, facilities.
+const SUBJECT_ENDINGS: &str = "物业公司|物业|开发商|公司|烧烤店|饭店|饭馆|菜馆|餐馆|餐厅|客栈|民宿|宾馆|旅馆|超市|健身房|培训机构|培训班|托管班|机构|工地|项目|工厂|厂|店|驾校|诊所|药店|网吧|酒吧|KTV|美容院|养老院|敬老院|卫生院|幼儿园|医院|学校|垃圾站|菜市场|市场|商场|停车场|中介|平台|商家|网店|快递|加油站|充电桩|电梯|锅炉房|配电室|房管所|电器|车行";
+
+/// Verbs in front of a subject that are not part of its name: 已联系燃气公司, 要求物业.
+const SUBJECT_VERBS: &[&str] = &["已经联系", "已联系", "联系了", "联系过", "联系", "找了", "找过", "打给", "打电话给", "问了", "问过", "要求", "希望", "告诉", "投诉", "举报", "反映", "通知"];
+
+/// Places in front of a subject that an operator keeps: 楼下烧烤店, 隔壁工地.
+const LOCATIVES: &[&str] = &["楼下", "楼上", "隔壁", "对面", "门口", "小区门口", "路边", "附近"];
+
+static SUBJECT: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"([\p{{Han}}A-Za-z0-9]{{0,8}}?)(?:{SUBJECT_ENDINGS})")).expect("subject pattern"));
+
+/// Cut a subject's name back to where it starts.
+const SUBJECT_BOUNDARY: &[char] = &[
+    '在', '住', '的', '是', '了', '我', '们', '和', '与', '到', '从', '对', '于', '个', '该', '这', '那', '有', '说', '就', '也', '都', '还', '嗯', '啊', '呢', '吧',
+    '去', '给', '被', '把', '向', '找', '让', '跟', '叫', '家', '区', '市', '号', '楼', '下', '上', '旁', '边', '近', '壁', '面', '口',
+];
+
+/// Words that end like a subject but are none: 商店 alone, 这家店.
+const NOT_SUBJECTS: &[&str] = &["店", "公司", "物业", "机构", "项目", "工地", "医院", "学校", "市场", "商家", "平台", "厂", "电梯", "快递", "中介", "电器", "车行", "民宿"];
+
+/// The business, manager, project or facility the call is about: the first one named.
+pub fn subject(text: &str) -> Option<Span> {
+    for m in SUBJECT.captures_iter(text) {
+        let (whole, name) = (m.get(0)?, m.get(1)?);
+        let start = match name.as_str().char_indices().rfind(|(_, c)| SUBJECT_BOUNDARY.contains(c)) {
+            Some((i, c)) => name.start() + i + c.len_utf8(),
+            None => name.start(),
+        };
+        let start = match SUBJECT_VERBS.iter().filter_map(|v| text[start..whole.end()].find(v).map(|i| start + i + v.len())).max() {
+            Some(after) if after < whole.end() => after,
+            _ => start,
+        };
+        let found = &text[start..whole.end()];
+        // A bare 物业 or 公司 is still what the call is about, when nothing more is said.
+        if NOT_SUBJECTS.contains(&found) && !matches!(found, "物业" | "物业公司" | "开发商") {
+            continue;
+        }
+        let start = LOCATIVES.iter().filter(|l| text[..start].ends_with(**l)).map(|l| start - l.len()).min().unwrap_or(start);
+        return Some(Span::of(text, start, whole.end()));
+    }
+    None
+}
+
+/// Words that open what a caller asks for.
+const ASKS: &[&str] = &[
+    "希望", "要求", "请求", "恳请", "恳求", "麻烦你们", "麻烦您", "麻烦", "请你们", "请有关部门", "请相关部门", "能不能", "能否", "可不可以", "想让", "想请", "帮忙", "帮我们", "帮帮",
+    "给个说法", "尽快",
+];
+
+/// Operators ask too; their questions are not the caller's request.
+const OPERATOR_ASKS: &[&str] = &["请问", "您看", "您的诉求", "有什么诉求", "您还有", "您希望", "您要求", "您需要", "您想", "转办", "转给", "我们会", "登记", "记录下来", "反映给"];
+
+/// A request ends before the caller's contact details.
+const REQUEST_STOPS: &[&str] = &["[电话]", "[身份证号]", "我电话", "我的电话", "电话是", "联系方式", "手机号"];
+
+/// Longest request kept, in characters: an operator types the ask, not the story.
+const MAX_REQUEST_CHARS: usize = 30;
+
+/// Words that carry a request on into the next clause: 希望你们来看看，给解决一下.
+const GOES_ON: &[&str] = &["解决", "处理", "查处", "帮", "给", "一下", "尽快", "赶紧", "来看", "退", "赔", "整改", "维修", "拆除"];
+
+/// The end of a request that starts at `at`: its clause, and the clauses after it that go on
+/// asking, up to the end of the sentence.
+fn request_end(text: &str, at: usize) -> usize {
+    let sentence_end = text[at..].find(['。', '！', '？', '；', '!', '?', ';', '\n']).map_or(text.len(), |i| at + i);
+    let mut end = text[at..sentence_end].find(CLAUSE_END).map_or(sentence_end, |i| at + i);
+    while end < sentence_end {
+        let next_start = end + text[end..].chars().next().map_or(1, char::len_utf8);
+        let next_end = text[next_start..sentence_end].find(CLAUSE_END).map_or(sentence_end, |i| next_start + i);
+        if !GOES_ON.iter().any(|w| text[next_start..next_end].contains(w)) {
+            break;
+        }
+        end = next_end;
+    }
+    end
+}
+
+/// What the caller asks for: the ask in the last clause that has one (its first, if several),
+/// with the clauses that go on asking (at most [`MAX_REQUEST_CHARS`], cut at a comma).
+pub fn request(text: &str) -> Option<Span> {
+    // (clause start, ask position, start, end): the latest clause wins, then its earliest ask.
+    let mut best: Option<(usize, usize, usize, usize)> = None;
+    for ask in ASKS {
+        for (at, _) in text.match_indices(ask) {
+            let clause_start = text[..at].rfind(CLAUSE_END).map_or(0, |i| i + text[i..].chars().next().map_or(1, char::len_utf8));
+            let clause_end = text[at..].find(CLAUSE_END).map_or(text.len(), |i| at + i);
+            if OPERATOR_ASKS.iter().any(|o| text[clause_start..clause_end].contains(o)) {
+                continue;
+            }
+            // Start at the ask, unless the clause before it is a short subject (我们希望, 居民要求).
+            let start = if text[clause_start..at].chars().count() <= 4 { clause_start } else { at };
+            let mut end = request_end(text, at);
+            if text[start..end].chars().count() > MAX_REQUEST_CHARS {
+                let limit = text[start..].char_indices().nth(MAX_REQUEST_CHARS).map_or(text.len(), |(i, _)| start + i);
+                end = text[start..limit].rfind(CLAUSE_END).map(|i| start + i).filter(|&e| e > at + ask.len()).unwrap_or(limit);
+            }
+            let end = REQUEST_STOPS.iter().filter_map(|w| text[at..end].find(w).map(|i| at + i)).min().unwrap_or(end);
+            let end = text[..end].trim_end_matches(CLAUSE_END).len();
+            let better = best.is_none_or(|(c, a, _, _)| clause_start > c || (clause_start == c && at < a));
+            if end > at + ask.len() && better {
+                best = Some((clause_start, at, start, end));
+            }
+        }
+    }
+    best.map(|(_, _, s, e)| Span::of(text, s, e))
+}
+
+static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    // A sum with its unit (3000元, 八万块钱), or a spoken one with a magnitude and no unit
+    // (十八万六, 两千六百多, 一万二千八).
+    Regex::new(r"[一二三四五六七八九十两几]+[万千百][一二三四五六七八九十两几百千万零]*多?(?:块钱|块|元)?|(?:[0-9][0-9,.]*|[一二三四五六七八九十两几半百千万]+)多?(?:块钱|块|元|万元|万块|万)钱?").expect("amount pattern")
+});
+
+/// Classifiers after a number that make it a count of something else: 两千多人, 一百多平米.
+const NOT_MONEY_AFTER: &[&str] = &["人", "户", "个", "名", "位", "平", "米", "斤", "公里", "里", "辆", "家", "天", "年", "次", "字", "块地", "亩", "吨", "件", "条", "张", "台", "只", "份", "瓶", "箱", "公斤", "度", "号", "层", "栋", "间", "套", "棵", "本", "岁"];
+
+/// Sums of money, as said, each with its unit.
+pub fn amounts(text: &str) -> Vec<Span> {
+    AMOUNT
+        .find_iter(text)
+        .filter(|m| {
+            let s = m.as_str();
+            let unit = s.ends_with(['元', '块', '钱', '万']);
+            // 一万 is a sum; 万一 ("in case"), 一块 ("a piece") and 一百多人 are not.
+            s.chars().count() >= 2 && !s.starts_with(['万', '千', '百']) && !matches!(s, "一块" | "两块" | "这块" | "那块") && (unit || !NOT_MONEY_AFTER.iter().any(|c| text[m.end()..].starts_with(c)))
+        })
+        .map(|m| Span::of(text, m.start(), m.end()))
+        .collect()
+}
+
+static PEOPLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?:好)?(?:{NUM}|[0-9])+(?:多|来)?(?:个|名|位|口)?(?:多)?(?:人|工人|农民工|孩子|小孩|老人|学生|员工|居民|家长|业主|住户|病人|患者|村民|商户|服务员|大妈|大爷|保安|司机|乘客|租户|老师|邻居|家庭)|(?:{NUM}|[0-9])+多?户(?:人家)?|一家{NUM}口|[俩仨](?:孩子|老人|人)"
+    ))
+    .expect("people pattern")
+});
+
+/// Counts of people, as said (一个人 is how a caller says alone, not a count).
+pub fn people(text: &str) -> Vec<Span> {
+    PEOPLE
+        .find_iter(text)
+        // One person is no count: 一个人住, 一个工人.
+        .filter(|m| !matches!(m.as_str(), "个人" | "几个人" | "多人" | "半人" | "一户" | "几户") && !["一个", "一名", "一位", "一人"].iter().any(|p| m.as_str().starts_with(p)))
+        .map(|m| Span::of(text, m.start(), m.end()))
+        .collect()
+}
+
+const CUES: &[(Vulnerable, &[&str])] = &[
+    (Vulnerable::ElderlyAlone, &["独居", "一个人住", "孤寡", "空巢"]),
+    (Vulnerable::Elderly, &["老人", "老大爷", "老太太", "大爷", "大妈", "奶奶", "爷爷", "老年人", "老两口", "岁的老"]),
+    (Vulnerable::Children, &["孩子", "小孩", "儿童", "婴儿", "小朋友", "学生", "新生儿"]),
+    (Vulnerable::Disabled, &["残疾", "残障", "轮椅", "盲人", "聋哑", "瘫痪"]),
+    (Vulnerable::Pregnant, &["孕妇", "怀孕"]),
+];
+
+/// Who the call says needs particular care; someone living alone is that, not also "elderly".
+pub fn vulnerable(text: &str) -> Vec<Vulnerable> {
+    let found: Vec<Vulnerable> = CUES.iter().filter(|(_, words)| words.iter().any(|w| text.contains(w))).map(|(v, _)| *v).collect();
+    let alone = found.contains(&Vulnerable::ElderlyAlone);
+    found.into_iter().filter(|v| !(alone && *v == Vulnerable::Elderly)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(s: Option<Span>) -> Option<String> {
+        s.map(|s| s.text)
+    }
+
+    #[test]
+    fn times_frequencies_and_durations() {
+        assert_eq!(said(when("楼下烧烤店每天晚上十一点以后还在营业")).as_deref(), Some("每天晚上十一点以后"));
+        assert_eq!(said(when("已经拖欠三个月了，一分钱没给")).as_deref(), Some("三个月了"));
+        assert_eq!(said(when("我十月八号在网上买的洗衣机")).as_deref(), Some("十月八号"));
+        assert_eq!(said(when("孩子入学的事想问问")), None);
+    }
+
+    #[test]
+    fn subjects_keep_where_they_are() {
+        assert_eq!(said(subject("我家楼下烧烤店油烟太大了")).as_deref(), Some("楼下烧烤店"));
+        assert_eq!(said(subject("我们小区的物业不管事")).as_deref(), Some("物业"));
+        assert_eq!(said(subject("在星光健身房办了卡，现在跑路了")).as_deref(), Some("星光健身房"));
+    }
+
+    #[test]
+    fn the_callers_last_ask_not_the_operators_question() {
+        let t = "请问您有什么诉求？我希望有关部门尽快来查处一下，太影响休息了。";
+        assert_eq!(said(request(t)).as_deref(), Some("我希望有关部门尽快来查处一下"));
+        assert_eq!(said(request("商家不给换货，要求退款。")).as_deref(), Some("要求退款"));
+        assert_eq!(said(request("暖气不热，屋里才十五度。")), None);
+    }
+
+    #[test]
+    fn sums_people_and_care() {
+        let t = "二十多个工人被拖欠工资八万块钱，还有一个独居老人";
+        assert_eq!(amounts(t).iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["八万块钱"]);
+        assert_eq!(people(t).iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["二十多个工人"]);
+        assert_eq!(vulnerable(t), [Vulnerable::ElderlyAlone]);
+        assert_eq!(vulnerable("家里有老人和孩子"), [Vulnerable::Elderly, Vulnerable::Children]);
+        assert!(amounts("万一出事怎么办").is_empty());
+    }
+}
