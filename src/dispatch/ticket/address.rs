@@ -92,15 +92,23 @@ fn named(text: &str, m: &regex::Captures, min_chars: usize) -> Option<(usize, us
     (base >= min_chars && !GENERIC.contains(&found)).then_some((start, whole.end()))
 }
 
-fn estate(text: &str) -> Option<(usize, usize)> {
+/// What may follow an estate whose name ends in a bare 里: a number, a building, or the end of a
+/// phrase (云景里3号楼, 云景里小区, 云景里的). 冰柜里停电 is no estate.
+const AFTER_LI: &[&str] = &["小区", "社区", "号", "楼", "的", "这", "那", "住", "是", "，", "。", "、", " ", "东", "西", "南", "北"];
+
+fn estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
     let found: Vec<(usize, usize)> = ESTATE
         .captures_iter(text)
         .filter(|m| {
             // 里 ends an estate's name (云景里, 角门东里), but 家里 and 夜里 are no places.
-            let suffix = m.get(2).map_or("", |s| s.as_str());
-            suffix != "里" || !text[..m.get(2).map_or(0, |s| s.start())].ends_with(NOT_BEFORE_LI)
+            let Some(suffix) = m.get(2).filter(|s| s.as_str() == "里") else { return true };
+            let after = &text[m.get(0).map_or(0, |w| w.end())..];
+            m.get(3).is_some()
+                || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && (after.is_empty() || after.starts_with(|c: char| c.is_ascii_digit()) || AFTER_LI.iter().any(|a| after.starts_with(a))))
         })
         .filter_map(|m| named(text, &m, 3))
+        // A district or town said just before the estate is not part of its name: 海淀上地西里.
+        .map(|(s, e)| strip_places(text, s, e, places))
         .collect();
     // The first estate named is where the matter is; said again more fully, the fuller wins,
     // and a name with its block (天通北苑二区) is fuller than one without.
@@ -126,7 +134,21 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
             Some(p) => (s + p.len(), e),
             None => (s, e),
         })
+        .map(|(s, e)| strip_places(text, s, e, places))
         .find(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
+}
+
+/// `text[s..e]` without the place names it starts with, as long as a name of three characters
+/// is left before any block number: 海淀上地西里 is 上地西里, but 望京西园三区 stays whole.
+fn strip_places(text: &str, mut s: usize, e: usize, places: &[String]) -> (usize, usize) {
+    let named_alone = |rest: &str| {
+        let head = rest.trim_end_matches(|c: char| "区期组里号院".contains(c)).trim_end_matches(|c: char| c.is_ascii_digit() || "一二三四五六七八九十东西南北中".contains(c));
+        head.chars().count() >= 3
+    };
+    while let Some(p) = places.iter().filter(|p| p.chars().count() >= 2).find(|p| text[s..e].starts_with(p.as_str()) && named_alone(&text[s + p.len()..e])) {
+        s += p.len();
+    }
+    (s, e)
 }
 
 /// Whether what is left after a place name still names a road (石园东路), not only its number.
@@ -144,10 +166,25 @@ fn landmark(text: &str, taken: &[(usize, usize)]) -> Option<(usize, usize)> {
         .find(|&(s, e)| taken.iter().all(|&(a, b)| e <= a || s >= b))
 }
 
+/// The names the call used for its district and street (朝阳, 望京), and their short forms.
+fn place_names(location: &Location) -> Vec<String> {
+    let mut names: Vec<String> = location.evidence.clone();
+    for full in location.district.iter().chain(location.street.iter()) {
+        names.push(full.clone());
+        let short = full.trim_end_matches("街道").trim_end_matches("地区").trim_end_matches(['区', '镇', '乡']);
+        if short.chars().count() >= 2 {
+            names.push(short.to_string());
+        }
+    }
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    names
+}
+
 /// The ticket's address, or None when the call names no place at all.
 pub fn find(text: &str, location: &Location) -> Option<TicketAddress> {
-    let estate = estate(text);
-    let road = road(text, estate, &location.evidence);
+    let places = place_names(location);
+    let estate = estate(text, &places);
+    let road = road(text, estate, &places);
     let building = BUILDING.find(text).map(|m| (m.start(), m.end()));
     let taken: Vec<(usize, usize)> = [estate, road, building].into_iter().flatten().collect();
     let landmark = landmark(text, &taken);

@@ -7,9 +7,11 @@
 //!
 //! - [`address`]: district and street (the gazetteer), estate, road and number, building, landmark;
 //! - [`phrases`]: time, subject, request, sums, people, vulnerable callers;
+//! - [`matters`]: the matter as a ticket names it (油烟扰民, 暖气不热);
 //! - [`summary`]: place + matter + request, at most [`summary::MAX_CHARS`] characters.
 
 pub mod address;
+pub mod matters;
 pub mod phrases;
 pub mod summary;
 
@@ -84,7 +86,7 @@ pub struct Ticket {
 pub fn fill(masked: &str, location: &Location, pii: &[PiiKind], keywords: &[Keyword]) -> Ticket {
     let address = address::find(masked, location);
     let request = phrases::request(masked);
-    let subject = phrases::subject(masked);
+    let subject = phrases::subject(masked, &location.evidence);
     let contact: Vec<PiiKind> = [PiiKind::Phone, PiiKind::IdCard].into_iter().filter(|k| pii.contains(k)).collect();
     let mut ticket = Ticket {
         when: phrases::when(masked),

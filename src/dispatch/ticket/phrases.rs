@@ -49,7 +49,7 @@ pub fn when(text: &str) -> Option<Span> {
 }
 
 /// Endings of what a call is about: businesses, managers, projects, facilities.
-const SUBJECT_ENDINGS: &str = "物业公司|物业|开发商|公司|烧烤店|饭店|饭馆|菜馆|餐馆|餐厅|客栈|民宿|宾馆|旅馆|超市|健身房|培训机构|培训班|托管班|机构|工地|项目|工厂|厂|店|驾校|诊所|药店|网吧|酒吧|KTV|美容院|养老院|敬老院|卫生院|幼儿园|医院|学校|垃圾站|菜市场|市场|商场|停车场|中介|平台|商家|网店|快递|加油站|充电桩|电梯|锅炉房|配电室|房管所|电器|车行";
+const SUBJECT_ENDINGS: &str = "物业公司|物业|开发商|公司|烧烤店|饭店|饭馆|菜馆|餐馆|餐厅|客栈|民宿|宾馆|旅馆|超市|健身房|培训机构|培训班|托管班|机构|工地|项目|工厂|厂|店|驾校|诊所|药店|网吧|酒吧|KTV|美容院|养老院|敬老院|卫生院|幼儿园|医院|学校|垃圾站|菜市场|市场|商场|停车场|中介|平台|商家|网店|快递|加油站|充电桩|电梯|锅炉房|配电室|房管所|电器|车行|物流|驿站|合作社|供水站|供电所|大棚|[0-9]{1,3}路公交车|[0-9]{1,3}路|公交车|路灯|杨树|柳树|槐树|大树";
 
 /// Verbs in front of a subject that are not part of its name: 已联系燃气公司, 要求物业.
 const SUBJECT_VERBS: &[&str] = &["已经联系", "已联系", "联系了", "联系过", "联系", "找了", "找过", "打给", "打电话给", "问了", "问过", "要求", "希望", "告诉", "投诉", "举报", "反映", "通知"];
@@ -62,25 +62,39 @@ static SUBJECT: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"([\p{{H
 /// Cut a subject's name back to where it starts.
 const SUBJECT_BOUNDARY: &[char] = &[
     '在', '住', '的', '是', '了', '我', '们', '和', '与', '到', '从', '对', '于', '个', '该', '这', '那', '有', '说', '就', '也', '都', '还', '嗯', '啊', '呢', '吧',
-    '去', '给', '被', '把', '向', '找', '让', '跟', '叫', '家', '区', '市', '号', '楼', '下', '上', '旁', '边', '近', '壁', '面', '口',
+    '去', '给', '被', '把', '向', '找', '让', '跟', '叫', '归', '家', '区', '市', '镇', '乡', '号', '楼', '下', '上', '旁', '边', '近', '壁', '面',
 ];
+
+/// Words a subject's name never starts with: 时候学校, 结果学校 are the school.
+const NOT_SUBJECT_STARTS: &[&str] = &["问题", "时候", "结果", "证明", "然后", "后来", "现在", "这个", "那个", "一个", "没散", "门口", "打"];
 
 /// Words that end like a subject but are none: 商店 alone, 这家店.
 const NOT_SUBJECTS: &[&str] = &["店", "公司", "物业", "机构", "项目", "工地", "医院", "学校", "市场", "商家", "平台", "厂", "电梯", "快递", "中介", "电器", "车行", "民宿"];
 
-/// The business, manager, project or facility the call is about: the first one named.
-pub fn subject(text: &str) -> Option<Span> {
+/// The business, manager, project or facility the call is about: the first one named that is
+/// not one of the call's `places` (高米店 is a town, not a shop).
+pub fn subject(text: &str, places: &[String]) -> Option<Span> {
     for m in SUBJECT.captures_iter(text) {
         let (whole, name) = (m.get(0)?, m.get(1)?);
-        let start = match name.as_str().char_indices().rfind(|(_, c)| SUBJECT_BOUNDARY.contains(c)) {
+        let mut start = match name.as_str().char_indices().rfind(|(_, c)| SUBJECT_BOUNDARY.contains(c)) {
             Some((i, c)) => name.start() + i + c.len_utf8(),
             None => name.start(),
         };
+        while let Some(w) = NOT_SUBJECT_STARTS.iter().find(|w| text[start..name.end()].starts_with(**w)) {
+            start += w.len();
+        }
+        // A one-character remnant (级公司, 房工地) is a cut word, not a name.
+        if text[start..name.end()].chars().count() == 1 {
+            start = name.end();
+        }
         let start = match SUBJECT_VERBS.iter().filter_map(|v| text[start..whole.end()].find(v).map(|i| start + i + v.len())).max() {
             Some(after) if after < whole.end() => after,
             _ => start,
         };
         let found = &text[start..whole.end()];
+        if places.iter().any(|p| p == found || p.ends_with(found)) {
+            continue;
+        }
         // A bare 物业 or 公司 is still what the call is about, when nothing more is said.
         if NOT_SUBJECTS.contains(&found) && !matches!(found, "物业" | "物业公司" | "开发商") {
             continue;
@@ -228,9 +242,12 @@ mod tests {
 
     #[test]
     fn subjects_keep_where_they_are() {
-        assert_eq!(said(subject("我家楼下烧烤店油烟太大了")).as_deref(), Some("楼下烧烤店"));
-        assert_eq!(said(subject("我们小区的物业不管事")).as_deref(), Some("物业"));
-        assert_eq!(said(subject("在星光健身房办了卡，现在跑路了")).as_deref(), Some("星光健身房"));
+        let none: &[String] = &[];
+        assert_eq!(said(subject("我家楼下烧烤店油烟太大了", none)).as_deref(), Some("楼下烧烤店"));
+        assert_eq!(said(subject("我们小区的物业不管事", none)).as_deref(), Some("物业"));
+        assert_eq!(said(subject("在星光健身房办了卡，现在跑路了", none)).as_deref(), Some("星光健身房"));
+        assert_eq!(said(subject("我在仁济口腔诊所补的牙", none)).as_deref(), Some("仁济口腔诊所"));
+        assert_eq!(said(subject("高米店这边的垃圾站", &["高米店".to_string()])).as_deref(), Some("垃圾站"));
     }
 
     #[test]

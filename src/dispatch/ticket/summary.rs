@@ -1,6 +1,7 @@
 //! The ticket's one-line summary in the 12345 style, place + matter + request
-//! (朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处), built from the fields and the call's key
-//! clause. Extractive: every word comes from the call or from a short list of request verbs.
+//! (朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处), built from the fields, the matter as
+//! operators name it ([`super::matters`]) or else the call's key clause, and the request. No
+//! generative model: every word comes from the call or from those two short lists.
 
 use super::Ticket;
 use crate::text::Keyword;
@@ -110,7 +111,11 @@ pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Stri
         }
         None => String::new(),
     };
-    let mut what: String = key_matter(text, ticket, keywords).unwrap_or_default().chars().take(MAX_MATTER_CHARS).collect();
+    // The matter as a ticket names it; failing that, the call's own key clause.
+    let mut what: String = match super::matters::named(text) {
+        Some(matter) => matter.to_string(),
+        None => key_matter(text, ticket, keywords).unwrap_or_default().chars().take(MAX_MATTER_CHARS).collect(),
+    };
     if let Some(subject) = &ticket.subject {
         if !what.contains(subject.text.as_str()) && !place.contains(subject.text.as_str()) {
             what = format!("{}{what}", subject.text);
@@ -139,7 +144,7 @@ mod tests {
         let text = "您好，12345。我是朝阳区望京西园三区3号楼的，楼下烧烤店每天晚上开到两点，油烟太大了，希望你们尽快查处一下。";
         let location = Location { district: Some("朝阳区".into()), street: Some("望京街道".into()), evidence: Vec::new() };
         let t = fill(text, &location, &[], &kw(&[("油烟", 0.9), ("烧烤店", 0.8), ("望京", 1.3)]));
-        assert_eq!(t.summary.as_deref(), Some("朝阳区望京西园三区楼下烧烤店油烟太大，要求查处"));
+        assert_eq!(t.summary.as_deref(), Some("朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处"));
     }
 
     #[test]
