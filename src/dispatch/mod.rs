@@ -314,13 +314,9 @@ impl DispatchModel {
             let pred = h.predict(embedding, &h.vocabulary.transform(&t));
             if let Some(k) = h.meta.labels.iter().position(|l| l == "urgent") {
                 if pred.probs[k] >= 0.5 && !urgency.urgent {
-                    // No rule named the danger, so the line follows the department it goes to.
-                    let line = match tax.departments[best].id.as_str() {
-                        "public_security" => Some(urgency::HandoffLine::Police),
-                        "fire_rescue" => Some(urgency::HandoffLine::FireRescue),
-                        "health_commission" => Some(urgency::HandoffLine::Medical),
-                        _ => None,
-                    };
+                    // No rule named the danger, so the line follows the department it goes to
+                    // (`emergency_line` in the taxonomy).
+                    let line = tax.departments[best].emergency_line;
                     urgency.flag(format!("模型判断紧急 {:.2}", pred.probs[k]), line);
                 }
             }

@@ -36,6 +36,10 @@ pub struct Department {
     pub matters: Vec<String>,
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// The emergency line this department's urgent calls go to first ("110", "119", "120"),
+    /// when the urgency head, not a rule, found the danger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_line: Option<super::urgency::HandoffLine>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -137,6 +141,8 @@ mod tests {
         assert_eq!(t.department("gas_group").unwrap().name, "燃气集团");
         assert_eq!(t.department("telecom_administration").unwrap().name, "市通信管理局");
         assert!(t.departments.iter().all(|d| !d.duties.is_empty() && !d.keywords.is_empty()));
+        let lines: Vec<(&str, &str)> = t.departments.iter().filter_map(|d| d.emergency_line.map(|l| (d.id.as_str(), l.number()))).collect();
+        assert_eq!(lines, [("health_commission", "120"), ("public_security", "110"), ("fire_rescue", "119")]);
         let aliases = AliasTable::load(&repo(DEFAULT_ALIASES), &t).unwrap();
         assert_eq!(aliases.resolve("人力资源和社会保障局"), Some("human_resources_social_security"));
     }

@@ -9,13 +9,13 @@
 //! [`SOUND_PAIRS`] list. Many two-character phrases sound like everyday words (打人 like 大人,
 //! 家暴 like 家宝, 倒塌 like 到他, 走失 like 走十, 中毒 like 重度), so the list is short.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::text::sound::{slip_of, word_sound, HeardText};
 
 /// Where an urgent call goes at once, before any department: since 2022 urgent police
 /// matters are handed straight to 110, fires and rescues to 119, medical emergencies to 120.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum HandoffLine {
     #[serde(rename = "110")]
     Police,
