@@ -70,8 +70,8 @@ use HandoffLine::{FireRescue, Medical, Police};
 
 /// In order of precedence: the first matching signal with a line picks the hand-off.
 const SIGNALS: &[Signal] = &[
-    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "冒烟", "冒黑烟", "浓烟", "黑烟", "有烟了", "烧焦", "烧起来", "火苗", "火花", "电线起火", "爆炸", "炸了"]], unless: &[] },
-    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["呛得", "全是烟"]], unless: &["油烟", "烧烤", "炒菜", "做饭", "抽烟", "吸烟", "粉尘", "灰尘", "粉末", "味儿", "异味", "臭"] },
+    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "冒烟", "冒黑烟", "浓烟", "黑烟", "有烟了", "烧焦", "烧起来", "火花", "电线起火", "爆炸", "炸了"]], unless: &[] },
+    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["呛得", "全是烟", "火苗"]], unless: &["燃气灶", "点火", "打火", "油烟", "烧烤", "炒菜", "做饭", "抽烟", "吸烟", "粉尘", "灰尘", "粉末", "味儿", "异味", "臭"] },
     Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏"]], unless: &[] },
     Signal { reason: "溺水", handoff: Some(FireRescue), groups: &[&["溺水", "落水", "掉河里", "掉进河", "掉到河", "掉到护城河", "掉进护城河", "掉湖里", "掉进湖", "掉到湖", "掉水里", "掉进水", "掉到水里", "有人淹", "快淹死", "掉冰窟窿", "掉进冰", "在水里扑腾", "在水里挣扎", "掉进池塘", "掉到池塘"]], unless: &[] },
     Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["化学品", "刺鼻", "氨水", "毒气", "有毒气体", "氯气", "头晕恶心", "漏油", "汽油味", "油流了一地", "危化品泄漏", "气体泄漏"]], unless: &[] },
@@ -129,9 +129,9 @@ const SIGNALS: &[Signal] = &[
 const SOUND_PAIRS: &[&str] = &["着火", "起火", "失火", "火灾", "冒烟", "浓烟", "被困", "溺水", "昏迷", "抽搐", "自杀", "轻生", "内涝", "漏气", "触电", "失踪", "独居"];
 
 /// Words that, right before a signal, cancel it: negations ("没有燃气味"), hypotheticals
-/// ("容易着火" is a hazard to fix, not a fire now), and ignition ("热水器打不着火" is a water
+/// ("容易着火" is a hazard to fix, not a fire now; "真着火了云梯车往哪儿停" asks what if), and ignition ("热水器打不着火" is a water
 /// pressure or gas supply complaint).
-const NEGATIONS: &[&str] = &["没有", "没", "不是", "并没有", "无", "怕", "容易", "万一", "会不会", "防止", "以防", "担心", "一旦", "要是", "引发", "造成", "打不", "点不"];
+const NEGATIONS: &[&str] = &["真", "没有", "没", "不是", "并没有", "无", "怕", "容易", "万一", "会不会", "防止", "以防", "担心", "一旦", "要是", "引发", "造成", "打不", "点不"];
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Urgency {
@@ -223,6 +223,8 @@ mod tests {
             "去年七月那场大雨，地下车库进水了，淹了十几辆车，希望改造排水",
             "当时就漏气了，后来燃气公司来临时处理了一下",
             "晚上都睡不踏实，万一哪儿起火，二十来号人就一个门出去",
+            "我们住二十多层，真着火了云梯车往哪儿停啊",
+            "燃气灶点火以后那个火苗是红的，不是蓝的",
         ] {
             let u = assess(text);
             assert!(!u.urgent, "{text}: {:?}", u.reasons);
