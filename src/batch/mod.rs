@@ -163,7 +163,7 @@ fn row_key(row: &InputRow) -> String {
     row.id.clone().unwrap_or_else(|| format!("row:{}", row.row))
 }
 
-/// `masked` is the text as the model read it (normalised, PII masked): the excerpt comes from it.
+/// The excerpt comes from `e.text`, the text as the model read it (normalised, PII masked).
 fn reclassified(row: &InputRow, e: &EmbeddedSuggestion, previous: Option<&str>, aliases: Option<&AliasTable>, model: &DispatchModel) -> Reclassified {
     let s = &e.suggestion;
     let previous = previous.unwrap_or("").trim().to_string();

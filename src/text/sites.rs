@@ -54,6 +54,19 @@ pub struct Sites {
     pub names: Vec<String>,
 }
 
+/// Where a name found before its ending starts: after the last `boundary` character in
+/// `text[name]`, then past any of `not_starts` it begins with. Byte offset into `text`.
+pub fn name_start(text: &str, name: std::ops::Range<usize>, boundary: &[char], not_starts: &[&str]) -> usize {
+    let mut start = match text[name.clone()].char_indices().rfind(|(_, c)| boundary.contains(c)) {
+        Some((i, c)) => name.start + i + c.len_utf8(),
+        None => name.start,
+    };
+    while let Some(w) = not_starts.iter().find(|w| text[start..name.end].starts_with(**w)) {
+        start += w.len();
+    }
+    start
+}
+
 /// Find the sites a transcript names, each once, in order of first mention.
 pub fn find_sites(text: &str) -> Sites {
     let district = CITY_DISTRICT.captures(text).map(|c| format!("{}{}", &c[1], &c[2]));
@@ -67,11 +80,7 @@ pub fn find_sites(text: &str) -> Sites {
         let found = m.as_str();
         let Some(suffix) = SUFFIXES.iter().filter(|s| found.ends_with(**s)).max_by_key(|s| s.len()) else { continue };
         // Cut back to the last boundary before the suffix (the suffix itself may hold one: 小区).
-        let prefix = &found[..found.len() - suffix.len()];
-        let name = match prefix.char_indices().rfind(|(_, c)| BOUNDARY_CHARS.contains(c)) {
-            Some((i, c)) => &found[i + c.len_utf8()..],
-            None => found,
-        };
+        let name = &found[name_start(found, 0..found.len() - suffix.len(), BOUNDARY_CHARS, &[])..];
         let core_chars = name.chars().count() - suffix.chars().count();
         if core_chars < 2 || GENERIC.contains(&name) || NOT_A_PLACE_ENDINGS.iter().any(|e| name.ends_with(e)) || names.iter().any(|n| n == name) {
             continue;

@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::Span;
+use crate::text::sites::name_start;
 use crate::text::Location;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -80,13 +81,7 @@ fn named(text: &str, m: &regex::Captures, min_chars: usize) -> Option<(usize, us
     let whole = m.get(0)?;
     let name = m.get(1)?;
     let suffix = m.get(2)?;
-    let mut start = match name.as_str().char_indices().rfind(|(_, c)| BOUNDARY.contains(c)) {
-        Some((i, c)) => name.start() + i + c.len_utf8(),
-        None => name.start(),
-    };
-    while let Some(w) = NOT_NAME_STARTS.iter().find(|w| text[start..name.end()].starts_with(**w)) {
-        start += w.len();
-    }
+    let start = name_start(text, name.range(), BOUNDARY, NOT_NAME_STARTS);
     let base = text[start..suffix.end()].chars().count();
     let found = &text[start..whole.end()];
     (base >= min_chars && !GENERIC.contains(&found)).then_some((start, whole.end()))

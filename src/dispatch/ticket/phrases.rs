@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{Span, Vulnerable};
+use crate::text::sites::name_start;
 
 /// Numerals as callers say them: digits or Chinese, with 两, 几 and 半.
 const NUM: &str = r"[0-9一二三四五六七八九十百千两几半]";
@@ -76,13 +77,7 @@ const NOT_SUBJECTS: &[&str] = &["店", "公司", "物业", "机构", "项目", "
 pub fn subject(text: &str, places: &[String]) -> Option<Span> {
     for m in SUBJECT.captures_iter(text) {
         let (whole, name) = (m.get(0)?, m.get(1)?);
-        let mut start = match name.as_str().char_indices().rfind(|(_, c)| SUBJECT_BOUNDARY.contains(c)) {
-            Some((i, c)) => name.start() + i + c.len_utf8(),
-            None => name.start(),
-        };
-        while let Some(w) = NOT_SUBJECT_STARTS.iter().find(|w| text[start..name.end()].starts_with(**w)) {
-            start += w.len();
-        }
+        let mut start = name_start(text, name.range(), SUBJECT_BOUNDARY, NOT_SUBJECT_STARTS);
         // A one-character remnant (级公司, 房工地) is a cut word, not a name.
         if text[start..name.end()].chars().count() == 1 {
             start = name.end();
