@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """Turn scripts/bench.sh's results.jsonl into docs/benchmarks.md and docs/benchmarks.json."""
+
+KEPT_START, KEPT_END = "<!-- replicas:start -->", "<!-- replicas:end -->"
 import argparse
 import datetime
 import json
@@ -108,7 +110,14 @@ def main():
     md += [f"\nStart-up to `/readyz`: {startup['seconds_to_ready']:.2f} s (model already on disk). Memory: idle "
            f"{memory['idle_rss_kb'] / 1024:.0f} MB, peak {peak_mb:.0f} MB (VmHWM).\n"]
     args.md.parent.mkdir(parents=True, exist_ok=True)
-    args.md.write_text("\n".join(md) + "\n", encoding="utf-8")
+    # Sections other scripts own (scripts/bench_replicas.py) survive a rerun of this one.
+    kept = ""
+    if args.md.exists():
+        old = args.md.read_text(encoding="utf-8")
+        start, end = old.find(KEPT_START), old.find(KEPT_END)
+        if 0 <= start < end:
+            kept = "\n" + old[start:end + len(KEPT_END)] + "\n"
+    args.md.write_text("\n".join(md) + "\n" + kept, encoding="utf-8")
     args.json.write_text(json.dumps({"date": today, "machine": machine(), "threads": args.threads, "results": rows,
                                      "targets": [{"target": n, "measured": v, "met": ok} for n, v, ok in targets]},
                                     ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -48,6 +48,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// Recent cases: duplicates, groups and hot spots.
     pub cases: crate::cases::CaseSettings,
+    /// Events for downstream systems: webhook and NATS JetStream.
+    pub events: crate::publish::PublishSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             ranking: crate::dispatch::Weights::default(),
             server: ServerSettings::default(),
             cases: crate::cases::CaseSettings::default(),
+            events: crate::publish::PublishSettings::default(),
         }
     }
 }
@@ -163,6 +166,18 @@ impl Settings {
         }
         if let Some((_, v)) = var("TRIAGE_FEEDBACK_DB") {
             self.server.feedback_db = v.into();
+        }
+        if let Some((_, v)) = var("TRIAGE_DATABASE_URL") {
+            self.server.database_url = Some(v);
+        }
+        if let Some((_, v)) = var("TRIAGE_WEBHOOK_URL") {
+            self.events.webhook_url = Some(v);
+        }
+        if let Some((_, v)) = var("TRIAGE_WEBHOOK_SECRET_FILE") {
+            self.events.webhook_secret_file = Some(v.into());
+        }
+        if let Some((_, v)) = var("TRIAGE_NATS_URL") {
+            self.events.nats_url = Some(v);
         }
         if let Some((n, v)) = var("TRIAGE_CASE_RETENTION_DAYS") {
             self.cases.retention_days = parse(&n, &v)?;

@@ -19,9 +19,12 @@ pub mod chart;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod events;
 pub mod feedback;
 pub mod model;
 pub mod progress;
+pub mod publish;
+pub mod store;
 pub mod text;
 pub mod training;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Bottom first. `chart` and `progress` are utilities every layer may use.
-const LAYERS: &[&[&str]] = &[&["text", "model", "chart", "progress"], &["training", "dispatch"], &["cases", "feedback"], &["batch", "api"], &["config"], &["error", "lib"]];
+const LAYERS: &[&[&str]] = &[&["text", "model", "chart", "progress"], &["training", "dispatch"], &["cases", "feedback", "store", "events"], &["batch", "api", "publish"], &["config"], &["error", "lib"]];
 
 fn layer(top: &str) -> usize {
     LAYERS.iter().position(|l| l.contains(&top)).unwrap_or_else(|| panic!("src/{top} is on no layer: add it to LAYERS"))

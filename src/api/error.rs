@@ -71,6 +71,8 @@ impl From<crate::feedback::FeedbackError> for ApiError {
             // Transient: the caller keeps the decision and retries; nothing was half-written.
             F::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "feedback_store_busy", e.to_string()).retry_after(1),
             F::Full => Self::new(StatusCode::INSUFFICIENT_STORAGE, "feedback_store_full", e.to_string()),
+            // PostgreSQL is away: nothing was written, and the caller may retry.
+            F::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()).retry_after(2),
             other => {
                 tracing::error!("feedback store error: {other}");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "feedback_store_unavailable", other.to_string())

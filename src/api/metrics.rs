@@ -34,6 +34,8 @@ pub struct Metrics {
     pub batch_tokens: Histogram,
     pub inference_seconds: Histogram,
     pub feedback_embeddings_reused: Counter,
+    /// The event publishers' counters (`crate::publish`).
+    pub events: std::sync::Arc<crate::publish::PublishMetrics>,
 }
 
 impl Default for Metrics {
@@ -53,7 +55,11 @@ impl Default for Metrics {
         registry.register("batch_tokens", "Encoder tokens per model batch", batch_tokens.clone());
         registry.register("inference_duration_seconds", "Model time per batch", inference_seconds.clone());
         registry.register("feedback_embeddings_reused", "Decisions stored with the embedding /v1/classify had just computed for the same text", feedback_embeddings_reused.clone());
-        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds, feedback_embeddings_reused }
+        let events = std::sync::Arc::new(crate::publish::PublishMetrics::default());
+        registry.register("events_delivered", "Events delivered, by sink", events.delivered.clone());
+        registry.register("events_failed", "Event deliveries that failed and will be retried, by sink", events.failed.clone());
+        registry.register("events_dead", "Events given up on after max_attempts (triage events replay resends them), by sink", events.dead.clone());
+        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds, feedback_embeddings_reused, events }
     }
 }
 

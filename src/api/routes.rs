@@ -47,9 +47,17 @@ pub async fn healthz() -> &'static str {
 
 /// The server only listens once the encoder is loaded and warmed up, so being able to
 /// answer means being ready.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Models loaded and warmed up", body = Object)))]
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Models loaded and warmed up; `status` is `degraded` while the database does not answer (classification still works)", body = Object)))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ready", "model": state.encoder.version() }))
+    // Ready even when the database is away: classification needs only the model, so taking the
+    // replica out of the load balancer would turn a partial outage into a full one.
+    let db = state.feedback.database().clone();
+    let store = tokio::task::spawn_blocking(move || db.ping()).await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()));
+    let engine = state.feedback.database().engine();
+    match store {
+        Ok(()) => Json(serde_json::json!({ "status": "ready", "model": state.encoder.version(), "store": { "engine": engine, "status": "ok" } })),
+        Err(e) => Json(serde_json::json!({ "status": "degraded", "model": state.encoder.version(), "store": { "engine": engine, "status": "unavailable", "error": e } })),
+    }
 }
 
 pub(super) fn check_text(state: &AppState, text: &str, field: &str) -> Result<(), ApiError> {
@@ -172,7 +180,7 @@ pub struct ClassifyResponse {
     pub similar_cases: Option<Vec<SimilarCase>>,
     /// Present when the request had an `id`: the case is kept (masked) and compared with the
     /// recent cases; near-duplicates, its group's size, and `duplicate_of` when it repeats one.
-    /// Absent, with a warning in the log, when the case store cannot be written (locked, full).
+    /// Absent, with a warning in the log, when the case store cannot be written (locked, full, unreachable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub related: Option<Related>,
 }
@@ -234,9 +242,19 @@ pub async fn classify(
     state.recent.remember(&classified.text, &classified.embedding);
     let (feedback, cases, case) = (state.feedback.clone(), state.cases.clone(), req.id.clone());
     let (classified, similar_cases, related) = tokio::task::spawn_blocking(move || -> Result<_, crate::feedback::FeedbackError> {
-        let similar_cases = if similar > 0 { Some(feedback.similar(&classified.embedding, similar, case.as_deref())?) } else { None };
-        // The suggestion is the product; the history store only adds to it. A locked or full
-        // database costs the `related` field, not the answer.
+        // The suggestion is the product; the history store only adds to it. A locked, full or
+        // unreachable database costs the `similar_cases` and `related` fields, not the answer.
+        let similar_cases = if similar > 0 {
+            match feedback.similar(&classified.embedding, similar, case.as_deref()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no similar cases: the database did not answer");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let related = match (&case, submitted) {
             (Some(id), Some(at)) => match cases.observe(&NewCase::from_suggestion(id, at, &classified)) {
                 Ok(r) => Some(r),

@@ -24,12 +24,27 @@ pub struct ServerSettings {
     /// Origins allowed to call the API from a browser. Empty (the default) sends no CORS
     /// headers, so browsers on other origins are refused.
     pub cors_allowed_origins: Vec<String>,
-    /// The SQLite file of operators' decisions (created if absent, WAL mode).
+    /// The SQLite file of operators' decisions and recent cases (created if absent, WAL mode),
+    /// used when `database_url` is unset.
     pub feedback_db: PathBuf,
+    /// `postgres://user:password@host:port/dbname`: keep cases and decisions in PostgreSQL,
+    /// shared by every replica, instead of the SQLite file.
+    pub database_url: Option<String>,
     /// A client must send its request head within this time (slow-loris clients are cut off).
     pub header_read_timeout_ms: u64,
     /// ... and its body within this time.
     pub body_read_timeout_ms: u64,
+}
+
+impl ServerSettings {
+    /// The database the service keeps cases and decisions in: the PostgreSQL URL when set,
+    /// else the SQLite file.
+    pub fn database(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_string(),
+            _ => self.feedback_db.display().to_string(),
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -43,6 +58,7 @@ impl Default for ServerSettings {
             api_key_file: None,
             cors_allowed_origins: Vec::new(),
             feedback_db: PathBuf::from(crate::feedback::DEFAULT_FEEDBACK_DB),
+            database_url: None,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
         }

@@ -110,7 +110,7 @@ pub fn run(model: &DispatchModel, settings: &CaseSettings, opts: &ScanOptions) -
     // History is the point here: nothing expires while the file is replayed (the store's clock
     // is its newest case, so the server's 90-day retention would delete most of a year).
     let replay = CaseSettings { retention_days: 36_500, ..settings.clone() };
-    let store = CaseStore::open(&path, model.encoder().version(), model.encoder().dimension(), replay)?;
+    let store = CaseStore::open(crate::store::open_sqlite(&path)?, model.encoder().version(), model.encoder().dimension(), replay)?;
     if store.is_empty()? {
         let progress = crate::progress::Progress::new(cases.len() as u64, "cases");
         for chunk in cases.chunks(opts.chunk_rows.max(1)) {

@@ -1,8 +1,8 @@
 //! Operators' decisions: which department a case really went to, against what the model
-//! suggested. They are kept durably (SQLite), summarised for supervisors, searched for similar
+//! suggested. They are kept durably (SQLite or PostgreSQL, `crate::store`), summarised for supervisors, searched for similar
 //! precedents, and exported as training rows so a city can retrain on its own dispatchers.
 //!
-//! - [`store`]: the SQLite store and its nearest-neighbour search;
+//! - [`store`]: the decisions and their nearest-neighbour search;
 //! - [`export`]: corrections as JSON lines that `triage train` reads.
 
 pub mod export;
@@ -14,32 +14,8 @@ pub use store::FeedbackStore;
 
 pub const DEFAULT_FEEDBACK_DB: &str = "data/feedback.sqlite3";
 
-#[derive(Debug, thiserror::Error)]
-pub enum FeedbackError {
-    #[error("feedback store {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
-    /// Another process holds the write lock beyond the busy timeout: retry later.
-    #[error("feedback store is busy (locked by another writer); nothing was written")]
-    Busy,
-    /// The disk is full or the file cannot grow: nothing was written.
-    #[error("feedback store cannot grow (disk full?); nothing was written")]
-    Full,
-    #[error("feedback store: {0}")]
-    Sqlite(rusqlite::Error),
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
-}
-
-impl From<rusqlite::Error> for FeedbackError {
-    fn from(e: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode as C;
-        match e.sqlite_error_code() {
-            Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => FeedbackError::Busy,
-            Some(C::DiskFull) => FeedbackError::Full,
-            _ => FeedbackError::Sqlite(e),
-        }
-    }
-}
+/// The stores' errors are the database's: SQLite and PostgreSQL fail the same few ways.
+pub use crate::store::StoreError as FeedbackError;
 
 /// One operator decision, as the console sends it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -121,10 +121,19 @@ impl Server {
 
     /// Serve with the feedback database in `dir` (so a test can restart on the same one).
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        Self::start_configured(dir, env, "")
+    }
+
+    /// Serve with `config` (TOML) as the configuration file, besides `env`.
+    pub fn start_configured(dir: tempfile::TempDir, env: &[(&str, &str)], config: &str) -> Server {
         let folder = real_model();
         let port = free_port();
         let feedback_db = dir.path().join("feedback.sqlite3");
+        let config_file = dir.path().join("triage.toml");
+        std::fs::write(&config_file, config).unwrap();
         let child = triage()
+            .arg("--config")
+            .arg(&config_file)
             .arg("--model-dir")
             .arg(&folder.dir)
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
@@ -177,5 +186,109 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A fresh, empty PostgreSQL database, dropped when this goes out of scope. The server is
+/// `TRIAGE_TEST_DATABASE_URL` when set, else the one `scripts/test_services.sh` starts on
+/// loopback. These tests fail, not skip, when PostgreSQL cannot be had.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        static ADMIN: OnceLock<String> = OnceLock::new();
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = ADMIN.get_or_init(|| match std::env::var("TRIAGE_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                let out = std::process::Command::new(repo_root().join("scripts/test_services.sh")).arg("postgres").output().expect("run scripts/test_services.sh");
+                assert!(out.status.success(), "PostgreSQL for the tests: {}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8(out.stdout).unwrap().trim().to_string()
+            }
+        });
+        let name = format!("triage_test_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let mut client = postgres::Client::connect(admin, postgres::NoTls).unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+        // Two statements: neither may run inside the implicit transaction of a batch.
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (server, _) = admin.rsplit_once('/').expect("a database URL ends in /dbname");
+        PgDatabase { url: format!("{server}/{name}"), name, admin: admin.clone() }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// A loopback TCP relay to another port that a test can cut and restore: a database "going
+/// away" without stopping the server that other tests share.
+pub struct Relay {
+    pub port: u16,
+    target: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    streams: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    pub fn start(target: u16) -> Relay {
+        let relay = Relay {
+            port: free_port(),
+            target,
+            open: Default::default(),
+            streams: Default::default(),
+        };
+        relay.restore();
+        relay
+    }
+
+    /// Accept and relay connections again, on the same port.
+    pub fn restore(&self) {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).expect("relay port");
+        listener.set_nonblocking(true).unwrap();
+        self.open.store(true, Ordering::SeqCst);
+        let (open, streams, target) = (self.open.clone(), self.streams.clone(), self.target);
+        std::thread::spawn(move || {
+            while open.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { continue };
+                        let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                            });
+                        };
+                        let mut kept = streams.lock().unwrap();
+                        kept.push(client.try_clone().unwrap());
+                        kept.push(server.try_clone().unwrap());
+                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                        pipe(server, client);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                    Err(_) => break,
+                }
+            }
+            // Dropping the listener here closes the port: new connections are refused.
+        });
+    }
+
+    /// Refuse new connections and break every open one.
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        // Let the accept loop see the flag and drop its listener.
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

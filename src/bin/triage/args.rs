@@ -102,9 +102,19 @@ pub enum Command {
         /// API keys, one per line; when given, /v1 routes need a bearer token [env TRIAGE_API_KEY_FILE].
         #[arg(long)]
         api_key_file: Option<PathBuf>,
-        /// SQLite file of operators' decisions [default: data/feedback.sqlite3; env TRIAGE_FEEDBACK_DB].
+        /// SQLite file of operators' decisions and recent cases [default: data/feedback.sqlite3; env TRIAGE_FEEDBACK_DB].
         #[arg(long)]
         feedback_db: Option<PathBuf>,
+        /// postgres://user:password@host:port/db: keep cases and decisions in PostgreSQL, shared
+        /// by replicas, instead of the SQLite file [env TRIAGE_DATABASE_URL].
+        #[arg(long)]
+        database_url: Option<String>,
+        /// POST every event (case classified, decision, merge) here, signed [env TRIAGE_WEBHOOK_URL].
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// Publish every event to this NATS server's JetStream [env TRIAGE_NATS_URL].
+        #[arg(long)]
+        nats_url: Option<String>,
     },
     /// Operators' decisions stored by the console.
     #[command(subcommand)]
@@ -121,6 +131,31 @@ pub enum Command {
     /// The recent-case index.
     #[command(subcommand)]
     Cases(CasesCommand),
+    /// The outbox of events for downstream systems (webhook, NATS).
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum EventsCommand {
+    /// Make every event since a time due again for a sink (delivered or dead alike); the
+    /// running service delivers them, with their original event ids.
+    Replay {
+        /// RFC 3339 or `2026-11-27 08:00:00` (city time).
+        #[arg(long)]
+        since: String,
+        /// webhook or nats [default: every sink configured].
+        #[arg(long)]
+        sink: Option<String>,
+        /// The database [default: server.database_url, else server.feedback_db].
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// Deliveries per sink and state, as JSON.
+    Status {
+        #[arg(long)]
+        db: Option<String>,
+    },
 }
 
 #[derive(Args)]

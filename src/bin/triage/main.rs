@@ -9,7 +9,7 @@ use clap::Parser;
 
 use hotline_triage::config::Settings;
 
-use args::{CasesCommand, Cli, Command, DuplicatesCommand, FeedbackCommand, GlobalArgs};
+use args::{CasesCommand, Cli, Command, DuplicatesCommand, EventsCommand, FeedbackCommand, GlobalArgs};
 
 fn main() {
     tune_allocator();
@@ -104,7 +104,7 @@ fn init_threads(settings: &Settings) {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let settings = settings(&cli.global)?;
+    let mut settings = settings(&cli.global)?;
     init_threads(&settings);
     match cli.command {
         Command::Model(command) => commands::model::run(settings, command),
@@ -115,7 +115,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => commands::train::train(&settings, args),
         Command::Adapt(args) => commands::train::adapt(&settings, args),
         Command::Eval(args) => commands::train::eval(&settings, args),
-        Command::Serve { addr, api_key_file, feedback_db } => commands::serve::serve(settings, addr, api_key_file, feedback_db),
+        Command::Serve { addr, api_key_file, feedback_db, database_url, webhook_url, nats_url } => {
+            if webhook_url.is_some() {
+                settings.events.webhook_url = webhook_url;
+            }
+            if nats_url.is_some() {
+                settings.events.nats_url = nats_url;
+            }
+            commands::serve::serve(settings, addr, api_key_file, feedback_db, database_url)
+        }
         Command::Feedback(FeedbackCommand::Export { out, db, only_corrections }) => commands::feedback::export(&settings, &out, db, only_corrections),
         Command::Feedback(FeedbackCommand::Stats { db }) => commands::feedback::stats(&settings, db),
         Command::Batch(args) => commands::batch::batch(&settings, args),
@@ -124,5 +132,7 @@ fn run(cli: Cli) -> Result<()> {
             commands::cases::duplicates_eval(&settings, &pairs, &source, &text_fields, markdown, random_texts)
         }
         Command::Cases(CasesCommand::Bench { size, queries }) => commands::cases::bench(size, queries),
+        Command::Events(EventsCommand::Replay { since, sink, db }) => commands::events::replay(&settings, &since, sink, db),
+        Command::Events(EventsCommand::Status { db }) => commands::events::status(&settings, db),
     }
 }

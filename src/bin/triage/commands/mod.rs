@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod cases;
 pub mod classify;
+pub mod events;
 pub mod feedback;
 pub mod model;
 pub mod serve;

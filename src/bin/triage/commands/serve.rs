@@ -11,7 +11,7 @@ use hotline_triage::config::Settings;
 use hotline_triage::model::{self, FetchOptions};
 
 /// Flags override the configuration; then fetch the encoder if absent, load, warm up and listen.
-pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<PathBuf>, feedback_db: Option<PathBuf>) -> Result<()> {
+pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<PathBuf>, feedback_db: Option<PathBuf>, database_url: Option<String>) -> Result<()> {
     if let Some(a) = addr {
         settings.server.addr = a;
     }
@@ -20,6 +20,9 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     }
     if let Some(f) = feedback_db {
         settings.server.feedback_db = f;
+    }
+    if let Some(u) = database_url {
+        settings.server.database_url = Some(u);
     }
     let mut opts = FetchOptions::new(settings.model_dir.clone());
     opts.skip_hub = settings.skip_hub;
@@ -46,17 +49,24 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
         Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,
         None => api::ApiKeys::none(),
     };
-    let feedback = hotline_triage::feedback::FeedbackStore::open(&settings.server.feedback_db, dispatch.encoder().version())
-        .with_context(|| "cannot open the feedback store (set server.feedback_db or TRIAGE_FEEDBACK_DB)")?;
-    tracing::info!("feedback store {}", settings.server.feedback_db.display());
+    let database = hotline_triage::store::open(&settings.server.database())
+        .with_context(|| "cannot open the database (server.feedback_db / TRIAGE_FEEDBACK_DB, or server.database_url / TRIAGE_DATABASE_URL)")?;
+    tracing::info!("database: {} {}", database.engine(), database.target());
+    // Every stored case, decision and merge writes an event, delivered to these sinks.
+    let sinks = hotline_triage::publish::sinks(&settings.events)?;
+    let outbox = hotline_triage::events::Outbox { sinks: sinks.iter().map(|s| s.name().to_string()).collect() };
+    let feedback = hotline_triage::feedback::FeedbackStore::open(database.clone(), dispatch.encoder().version())
+        .with_context(|| "cannot open the feedback store")?
+        .with_outbox(outbox.clone());
     let city_offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
     let cases = hotline_triage::cases::CaseStore::open(
-        &settings.server.feedback_db,
+        database.clone(),
         dispatch.encoder().version(),
         dispatch.encoder().dimension(),
         settings.cases.clone(),
     )
-    .with_context(|| "cannot open the case store (in the feedback database)")?;
+    .with_context(|| "cannot open the case store")?
+    .with_outbox(outbox);
     tracing::info!("case store: {} recent cases indexed", cases.indexed_len());
     let state = Arc::new(AppState {
         api_keys,
@@ -73,7 +83,9 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let publisher = (database.clone(), state.metrics.events.clone());
     runtime.block_on(async move {
+        hotline_triage::publish::start(publisher.0, sinks, &settings.events, publisher.1);
         let listener = tokio::net::TcpListener::bind(&settings.server.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
