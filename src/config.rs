@@ -50,6 +50,8 @@ pub struct Settings {
     pub cases: crate::cases::CaseSettings,
     /// Events for downstream systems: webhook and NATS JetStream.
     pub events: crate::publish::PublishSettings,
+    /// Same-day learning from operators' decisions in `/v1/classify`.
+    pub precedents: crate::dispatch::precedents::PrecedentSettings,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             cases: crate::cases::CaseSettings::default(),
             events: crate::publish::PublishSettings::default(),
+            precedents: crate::dispatch::precedents::PrecedentSettings::default(),
         }
     }
 }
@@ -184,6 +187,12 @@ impl Settings {
         }
         if let Some((n, v)) = var("TRIAGE_CASE_RELATED_DAYS") {
             self.cases.related_days = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_PRECEDENTS") {
+            self.precedents.enabled = parse(&n, &v)?;
+        }
+        if let Some((n, v)) = var("TRIAGE_KPI_REFRESH_SECS") {
+            self.cases.kpi_refresh_secs = parse(&n, &v)?;
         }
         if let Some((n, v)) = var("TRIAGE_QUEUE_CAPACITY") {
             self.server.batching.queue_capacity = parse(&n, &v)?;

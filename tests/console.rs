@@ -214,3 +214,65 @@ fn a_decision_on_a_call_just_classified_reuses_its_embedding() {
     assert!(r["similar_cases"][0]["similarity"].as_f64().unwrap() > 0.999, "{r}");
     assert!(server.terminate().success());
 }
+
+/// A supervisor opens the 考核 page: the tiles, the department rows and the weekly chart show
+/// what `/v1/kpis` computed, and a department whose returns jumped this week is flagged.
+#[test]
+fn a_supervisor_reads_the_rates_and_a_drift_alarm_on_the_kpis_page() {
+    let (chromium, dir) = browser_tools();
+    let server = Server::start();
+    let port = server.port;
+    let now = chrono::Utc::now();
+    let text = "市民：我们小区楼道里有很大的燃气味，已经好几天了，希望燃气公司赶紧派人来查一下管道。";
+    let mut first = String::new();
+    // 25 cases over the month before last week, one returned; 12 this week, 8 returned.
+    let plan: Vec<(i64, bool)> = (0..25).map(|i| (8 * 24 + i * 20, i == 3)).chain((0..12).map(|i| (2 + i * 12, i < 8))).collect();
+    for (n, (hours_ago, returned)) in plan.iter().enumerate() {
+        let id = format!("K-{n}");
+        let at = (now - chrono::Duration::hours(*hours_ago)).to_rfc3339();
+        let answer = post_json(port, "/v1/classify", &serde_json::json!({"text": text, "id": id, "submitted": at}).to_string()).json();
+        let suggested: Vec<String> = answer["departments"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect();
+        first = suggested[0].clone();
+        let other = if first == "fire_rescue" { "emergency_management" } else { "fire_rescue" };
+        let event = |eid: String, body: serde_json::Value| {
+            let r = post_json(port, &format!("/v1/cases/{id}/events"), &body.to_string());
+            assert_eq!(r.status, 201, "{eid}: {}", r.body);
+        };
+        event(format!("{id}-d"), serde_json::json!({"event_id": format!("{id}-d"), "type": "dispatched", "department": first, "at": at}));
+        if *returned {
+            event(format!("{id}-r"), serde_json::json!({"event_id": format!("{id}-r"), "type": "returned", "reason": "非本单位职责", "at": at}));
+            event(format!("{id}-x"), serde_json::json!({"event_id": format!("{id}-x"), "type": "redispatched", "department": other, "at": at}));
+        }
+        event(format!("{id}-z"), serde_json::json!({"event_id": format!("{id}-z"), "type": "resolved", "at": at}));
+    }
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let to = (now.with_timezone(&offset) + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let from = (now.with_timezone(&offset) - chrono::Duration::days(34)).format("%Y-%m-%d").to_string();
+    let api = http(port, "GET", &format!("/v1/kpis?from={from}%2000:00:00&to={to}%2000:00:00"), None, b"").unwrap().json();
+
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join("kpis.mjs")).arg(format!("http://127.0.0.1:{port}")).arg(&from).arg(&to).env("CHROMIUM", &chromium);
+    if let Ok(shot) = std::env::var("KPIS_SCREENSHOT") {
+        cmd.arg(shot);
+    }
+    let out = cmd.output().expect("node must run");
+    assert!(out.status.success(), "kpis.mjs failed: {}", String::from_utf8_lossy(&out.stderr));
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(page["errors"].as_array().unwrap().is_empty(), "{page:#}");
+    assert_eq!(page["tiles"][0], serde_json::json!(["案件", "37"]), "{page:#}");
+    assert_eq!(api["overall"]["cases"], 37);
+    // Each department row shows the same counts as the API.
+    for g in api["by_department"].as_array().unwrap() {
+        let row = page["rows"].as_array().unwrap().iter().find(|r| r["department"] == g["key"]).unwrap_or_else(|| panic!("no row for {}: {page:#}", g["key"]));
+        assert_eq!(row["cells"][1], g["rates"]["cases"].to_string());
+    }
+    // The weekly chart: a line per rate, a point per week that has one.
+    let lines = page["lines"].as_array().unwrap();
+    assert_eq!(lines.iter().map(|l| l["rate"].as_str().unwrap()).collect::<Vec<_>>(), ["first_dispatch_accuracy", "return_rate", "resolution_rate"], "{page:#}");
+    assert!(lines[0]["points"].as_u64().unwrap() >= 4, "{page:#}");
+    // The alarm: the department's returns jumped from 1 in 25 to 8 in 12.
+    let alarm = api["drift"].as_array().unwrap().iter().find(|a| a["department"] == first.as_str() && a["metric"] == "return_rate").unwrap_or_else(|| panic!("{api:#}"));
+    assert_eq!(alarm["direction"], "worse");
+    let shown = &page["drift"].as_array().unwrap();
+    assert!(shown.iter().any(|d| d["worse"] == true && d["text"].as_str().unwrap().contains("退单率")), "{page:#}");
+}

@@ -312,3 +312,98 @@ fn an_sqlite_file_from_before_migrations_keeps_its_decisions_and_gains_the_new_t
     assert!(FeedbackStore::open_file(&path, "enc").is_ok(), "opening twice migrates once");
     assert_eq!(store::open_sqlite(&path).unwrap().with_events(|t| t.delivery_counts()).unwrap(), vec![], "the outbox tables exist");
 }
+
+fn step(id: &str, kind: &str, department: Option<&str>) -> hotline_triage::cases::record::CaseEvent {
+    hotline_triage::cases::record::CaseEvent {
+        event_id: id.into(),
+        kind: kind.into(),
+        department: department.map(Into::into),
+        operator_id: Some("op-3".into()),
+        reason: (kind == "returned").then(|| "不属于本单位职责".into()),
+        rating: (kind == "satisfaction").then(|| "满意".into()),
+        at: None,
+    }
+}
+
+#[test]
+fn the_case_record_takes_each_step_once_in_order_on_both_engines() {
+    use hotline_triage::cases::record::CaseState;
+    use hotline_triage::cases::store::{CaseEventError, Recorded};
+    let known = |d: &str| ["gas_group", "fire_rescue", "urban_enforcement"].contains(&d);
+    for (engine, db, _keep) in engines() {
+        let store = CaseStore::open(db, "enc", 3, settings()).unwrap();
+        store.observe(&case("c1", 0, "燃气味", "utilities", &[1.0, 0.0, 0.0])).unwrap();
+        let t0 = 1_700_000_000;
+        assert!(matches!(store.record_event("nobody", &step("e0", "dispatched", Some("gas_group")), t0, known), Err(CaseEventError::UnknownCase(_))), "{engine}");
+        let early = store.record_event("c1", &step("e0", "resolved", None), t0, known);
+        assert!(matches!(early, Err(CaseEventError::Invalid(ref i)) if i.code == "event_out_of_order"), "{engine}: {early:?}");
+        assert_eq!(store.record_event("c1", &step("e1", "dispatched", Some("gas_group")), t0, known).unwrap(), Recorded::New(CaseState::Dispatched), "{engine}");
+        assert_eq!(store.record_event("c1", &step("e1", "dispatched", Some("gas_group")), t0, known).unwrap(), Recorded::Repeat, "{engine}: the same id counts once");
+        assert_eq!(store.record_event("c1", &step("e2", "returned", None), t0 + 600, known).unwrap(), Recorded::New(CaseState::Returned), "{engine}");
+        assert_eq!(store.record_event("c1", &step("e3", "redispatched", Some("fire_rescue")), t0 + 700, known).unwrap(), Recorded::New(CaseState::Dispatched), "{engine}");
+        assert_eq!(store.record_event("c1", &step("e4", "resolved", None), t0 + 7_900, known).unwrap(), Recorded::New(CaseState::Closed), "{engine}");
+        assert_eq!(store.record_event("c1", &step("e5", "satisfaction", None), t0 + 8_000, known).unwrap(), Recorded::New(CaseState::Rated), "{engine}");
+        store.observe(&case("c2", 0, "燃气味", "utilities", &[1.0, 0.0, 0.0])).unwrap();
+        assert!(matches!(store.record_event("c2", &step("e1", "dispatched", Some("gas_group")), t0, known), Err(CaseEventError::Conflict(_))), "{engine}: another case's event id");
+        let steps = store.case_events("c1").unwrap();
+        assert_eq!(steps.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["dispatched", "returned", "redispatched", "resolved", "satisfaction"], "{engine}");
+        assert_eq!(steps[1].department.as_deref(), Some("gas_group"), "{engine}: returned by the department that had it");
+    }
+}
+
+#[test]
+fn kpis_count_the_rates_and_raise_a_drift_alarm_on_an_injected_shift_on_both_engines() {
+    use hotline_triage::cases::kpis::KpiFilter;
+    let known = |_: &str| true;
+    for (engine, db, _keep) in engines() {
+        let store = CaseStore::open(db, "enc", 3, CaseSettings { retention_days: 3650, ..settings() }).unwrap();
+        // 40 days of gas calls, one a day at first and then three a day: the model's first
+        // suggestion is right 9 times in 10 until a week ago, then 2 in 10 (a new matter
+        // it does not know).
+        let mut n = 0;
+        for day in 0..40 {
+            let recent = day >= 33;
+            for j in 0..(if recent { 3 } else { 1 }) {
+                n += 1;
+                let id = format!("g{n}");
+                let right = if recent { n % 5 == 0 } else { n % 10 != 0 };
+                let mut c = case(&id, day, &format!("燃气味{n}"), "utilities", &[1.0, n as f32, j as f32]);
+                c.suggested = if right { vec!["gas_group".into(), "fire_rescue".into()] } else { vec!["urban_enforcement".into(), "fire_rescue".into(), "gas_group".into()] };
+                c.department = c.suggested[0].clone();
+                store.observe(&c).unwrap();
+                let at = c.at.timestamp();
+                store.record_event(&id, &step(&format!("{id}-d"), "dispatched", Some(&c.department)), at, known).unwrap();
+                if !right {
+                    store.record_event(&id, &step(&format!("{id}-r"), "returned", None), at + 1800, known).unwrap();
+                    store.record_event(&id, &step(&format!("{id}-x"), "redispatched", Some("gas_group")), at + 3600, known).unwrap();
+                }
+                store.record_event(&id, &step(&format!("{id}-p"), "responded", None), at + 7200, known).unwrap();
+                store.record_event(&id, &step(&format!("{id}-z"), "resolved", None), at + 36_000, known).unwrap();
+            }
+        }
+        let start = 1_700_000_000;
+        let to = start + 40 * DAY;
+        let report = store.kpis(&KpiFilter { from: start, to, ..KpiFilter::default() }, 8 * 3600, 0.01).unwrap();
+        let o = &report.overall;
+        assert_eq!((o.cases, o.dispatched), (n as u64, n as u64), "{engine}");
+        let wrong = o.return_rate.unwrap();
+        assert!((o.first_dispatch_accuracy.unwrap() - (1.0 - wrong)).abs() < 1e-9, "{engine}: every wrong first suggestion was returned and moved");
+        assert_eq!(o.top3_agreement, Some(1.0), "{engine}: gas_group was always in the top 3");
+        assert_eq!((o.response_rate, o.resolution_rate), (Some(1.0), Some(1.0)), "{engine}");
+        assert_eq!(o.median_hours_to_response, Some(2.0), "{engine}");
+        assert_eq!(report.by_department.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(), ["gas_group"], "{engine}: grouped by final department");
+        assert!(report.by_week.len() >= 6, "{engine}");
+        let alarm = report.drift.iter().find(|a| a.department == "gas_group" && a.metric == "first_dispatch_accuracy").unwrap_or_else(|| panic!("{engine}: {:?}", report.drift));
+        assert_eq!(alarm.direction, "worse", "{engine}");
+        assert!(alarm.recent < 0.3 && alarm.baseline > 0.8 && alarm.p_value < 0.01, "{engine}: {alarm:?}");
+        // The department wrongly sent them returned every one, before and after: more returns,
+        // but no change in its rate.
+        assert!(report.drift.iter().all(|a| a.department != "urban_enforcement"), "{engine}: {:?}", report.drift);
+        // Before the shift there is nothing to report.
+        let calm = store.kpis(&KpiFilter { from: start, to: start + 30 * DAY, ..KpiFilter::default() }, 8 * 3600, 0.01).unwrap();
+        assert!(calm.drift.is_empty(), "{engine}: {:?}", calm.drift);
+        // Filters.
+        let one = store.kpis(&KpiFilter { from: start, to, department: Some("fire_rescue".into()), ..KpiFilter::default() }, 0, 0.01).unwrap();
+        assert_eq!(one.overall.cases, 0, "{engine}");
+    }
+}

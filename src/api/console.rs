@@ -1,4 +1,4 @@
-//! The operator console: one page and its two assets, compiled into the binary so the service
+//! The operator console and the 考核 page, with their assets, compiled into the binary so the service
 //! needs no CDN and no asset folder beside it.
 
 use axum::extract::Path;
@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 const INDEX_HTML: &str = include_str!("console/index.html");
 const CONSOLE_JS: &str = include_str!("console/console.js");
 const CONSOLE_CSS: &str = include_str!("console/console.css");
+const KPIS_HTML: &str = include_str!("console/kpis.html");
+const KPIS_JS: &str = include_str!("console/kpis.js");
 
 /// Same-origin only: the page loads nothing from elsewhere and runs no inline script, so a
 /// transcript that carries markup cannot execute.
@@ -28,10 +30,16 @@ pub async fn page() -> Response {
     asset_response(INDEX_HTML, "text/html; charset=utf-8")
 }
 
+/// The 考核 page: the case record's rates and drift alarms, for supervisors.
+pub async fn kpis_page() -> Response {
+    asset_response(KPIS_HTML, "text/html; charset=utf-8")
+}
+
 pub async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "console.js" => asset_response(CONSOLE_JS, "text/javascript; charset=utf-8"),
         "console.css" => asset_response(CONSOLE_CSS, "text/css; charset=utf-8"),
+        "kpis.js" => asset_response(KPIS_JS, "text/javascript; charset=utf-8"),
         _ => super::ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no console asset {name:?}")).into_response(),
     }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics for `GET /metrics`: requests by route and status, latency, queue
 //! depth, batch sizes, tokens per batch and model time.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +21,27 @@ pub struct Route {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DepartmentLabel {
+    pub department: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabel {
+    pub department: String,
+    pub metric: String,
+    pub direction: String,
+}
+
+/// The case record's rates over the last 7 days, refreshed in the background (see
+/// [`refresh_kpis`]): a scrape never waits for them.
+#[derive(Default)]
+pub struct KpiGauges {
+    pub first_dispatch_accuracy: Family<DepartmentLabel, Gauge<f64, AtomicU64>>,
+    pub return_rate: Family<DepartmentLabel, Gauge<f64, AtomicU64>>,
+    pub drift: Family<DriftLabel, Gauge<i64, AtomicI64>>,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.002, 2.0, 14))
 }
@@ -36,6 +57,7 @@ pub struct Metrics {
     pub feedback_embeddings_reused: Counter,
     /// The event publishers' counters (`crate::publish`).
     pub events: std::sync::Arc<crate::publish::PublishMetrics>,
+    pub kpis: KpiGauges,
 }
 
 impl Default for Metrics {
@@ -59,7 +81,11 @@ impl Default for Metrics {
         registry.register("events_delivered", "Events delivered, by sink", events.delivered.clone());
         registry.register("events_failed", "Event deliveries that failed and will be retried, by sink", events.failed.clone());
         registry.register("events_dead", "Events given up on after max_attempts (triage events replay resends them), by sink", events.dead.clone());
-        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds, feedback_embeddings_reused, events }
+        let kpis = KpiGauges::default();
+        registry.register("kpi_first_dispatch_accuracy", "Last 7 days: dispatched cases whose final department was the first suggestion, by final department", kpis.first_dispatch_accuracy.clone());
+        registry.register("kpi_return_rate", "Last 7 days: dispatched cases returned at least once, by final department", kpis.return_rate.clone());
+        registry.register("kpi_drift_alarm", "1 while a department's last 7 days depart from its previous 28 (exact binomial test, p < 0.01)", kpis.drift.clone());
+        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds, feedback_embeddings_reused, events, kpis }
     }
 }
 
@@ -69,5 +95,37 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Recompute the KPI gauges every `every` from the case record, until the runtime stops.
+pub async fn refresh_kpis(state: std::sync::Arc<super::AppState>, every: std::time::Duration) {
+    loop {
+        let now = chrono::Utc::now().timestamp();
+        let filter = crate::cases::kpis::KpiFilter { from: now - 7 * 86_400, to: now, ..Default::default() };
+        let (store, offset) = (state.cases.clone(), state.city_offset.local_minus_utc() as i64);
+        match tokio::task::spawn_blocking(move || store.kpis(&filter, offset, super::record::DRIFT_ALPHA)).await {
+            Ok(Ok(report)) => {
+                let g = &state.metrics.kpis;
+                g.first_dispatch_accuracy.clear();
+                g.return_rate.clear();
+                g.drift.clear();
+                for d in &report.by_department {
+                    let label = DepartmentLabel { department: d.key.clone() };
+                    if let Some(v) = d.rates.first_dispatch_accuracy {
+                        g.first_dispatch_accuracy.get_or_create(&label).set(v);
+                    }
+                    if let Some(v) = d.rates.return_rate {
+                        g.return_rate.get_or_create(&label).set(v);
+                    }
+                }
+                for a in &report.drift {
+                    g.drift.get_or_create(&DriftLabel { department: a.department.clone(), metric: a.metric.clone(), direction: a.direction.clone() }).set(1);
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot refresh the KPI gauges"),
+            Err(_) => return,
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -10,6 +10,7 @@ mod feedback;
 mod metrics;
 mod openapi;
 mod recent;
+mod record;
 mod routes;
 mod server;
 mod settings;
@@ -27,7 +28,7 @@ use axum::Router;
 pub use auth::ApiKeys;
 pub use batcher::{BatchSettings, Batcher};
 pub use error::ApiError;
-pub use metrics::Metrics;
+pub use metrics::{refresh_kpis, Metrics};
 pub use openapi::ApiDoc;
 pub use recent::RecentEmbeddings;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     /// The city's UTC offset, for times sent without one.
     pub city_offset: chrono::FixedOffset,
     pub limits: ServerSettings,
+    /// Operators' decisions on the same matter as evidence in `/v1/classify`.
+    pub precedents: crate::dispatch::precedents::PrecedentSettings,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -70,9 +73,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/feedback/stats", get(feedback::stats))
         .route("/v1/hotspots", get(cases::hotspots))
         .route("/v1/cases/merge", post(cases::merge))
+        .route("/v1/cases/{id}/events", post(record::record_event).get(record::case_events))
+        .route("/v1/kpis", get(record::kpis))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/", get(console::page))
+        .route("/kpis", get(console::kpis_page))
         .route("/console/{asset}", get(console::asset))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))

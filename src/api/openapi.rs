@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{cases, feedback, routes};
+use super::{cases, feedback, record, routes};
 use crate::cases::hotspots::HotSpotExample;
 use crate::cases::{HotSpot, Related, RelatedCase};
 use crate::feedback::{CorrectedDepartment, DepartmentCount, FeedbackRecord, FeedbackStats, SimilarCase};
@@ -26,6 +26,9 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
         feedback::stats,
         cases::hotspots,
         cases::merge,
+        record::record_event,
+        record::case_events,
+        record::kpis,
     ),
     components(schemas(
         routes::TextRequest, routes::EmbedRequest, routes::EmbedResponse, routes::EmbeddingItem,
@@ -35,6 +38,8 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
         ModelVersions, Taxonomy, Topic, Department, PreparedTranscript, Turn, Speaker, PiiKind, Keyword,
         FeedbackRecord, crate::feedback::TicketForm, feedback::FeedbackReceipt, FeedbackStats, CorrectedDepartment, DepartmentCount, SimilarCase,
         cases::HotspotsResponse, cases::MergeRequest, cases::MergeReceipt, HotSpot, HotSpotExample, Related, RelatedCase,
+        crate::cases::record::CaseEvent, crate::cases::record::CaseState, record::CaseEventReceipt, record::CaseHistory, record::CaseStep,
+        crate::cases::kpis::KpiReport, crate::cases::kpis::Rates, crate::cases::kpis::GroupRates, crate::cases::kpis::DriftAlarm,
     ))
 )]
 pub struct ApiDoc;

@@ -9,6 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::batcher::Reply;
 use crate::dispatch::EmbeddedSuggestion;
 use super::AppState;
+use crate::dispatch::precedents::{self, Precedent};
 use crate::dispatch::{DispatchSuggestion, Taxonomy};
 use crate::cases::{NewCase, Related};
 use crate::feedback::SimilarCase;
@@ -241,11 +242,14 @@ pub async fn classify(
     let classified = answer(&state, enqueue(&state, req.text, top_k)?).await?;
     state.recent.remember(&classified.text, &classified.embedding);
     let (feedback, cases, case) = (state.feedback.clone(), state.cases.clone(), req.id.clone());
+    let (precedents, dispatch) = (state.precedents, state.dispatch.clone());
     let (classified, similar_cases, related) = tokio::task::spawn_blocking(move || -> Result<_, crate::feedback::FeedbackError> {
+        let mut classified = classified;
         // The suggestion is the product; the history store only adds to it. A locked, full or
-        // unreachable database costs the `similar_cases` and `related` fields, not the answer.
-        let similar_cases = if similar > 0 {
-            match feedback.similar(&classified.embedding, similar, case.as_deref()) {
+        // unreachable database costs the precedents, `similar_cases` and `related`, not the answer.
+        let wanted = if precedents.enabled { similar.max(precedents.neighbours) } else { similar };
+        let nearest = if wanted > 0 {
+            match feedback.similar(&classified.embedding, wanted, case.as_deref()) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "no similar cases: the database did not answer");
@@ -255,6 +259,20 @@ pub async fn classify(
         } else {
             None
         };
+        if let Some(nearest) = &nearest {
+            // Operators' decisions on the same matter, made before this call came in.
+            let reference = submitted.unwrap_or_else(chrono::Utc::now);
+            let found: Vec<Precedent> = nearest
+                .iter()
+                .filter_map(|n| {
+                    let decided = chrono::DateTime::parse_from_rfc3339(&n.decided_at).ok()?;
+                    let age_days = (reference - decided.with_timezone(&chrono::Utc)).num_seconds() as f32 / 86_400.0;
+                    Some(Precedent { department: n.department.clone(), similarity: n.similarity, age_days })
+                })
+                .collect();
+            precedents::apply(&mut classified.suggestion, &found, &dispatch.taxonomy, &precedents);
+        }
+        let similar_cases = if similar > 0 { nearest.map(|mut n| { n.truncate(similar); n }) } else { None };
         let related = match (&case, submitted) {
             (Some(id), Some(at)) => match cases.observe(&NewCase::from_suggestion(id, at, &classified)) {
                 Ok(r) => Some(r),

@@ -7,13 +7,18 @@
 //! - [`hotspots`]: clusters whose count in a window rises clearly above their own baseline;
 //! - [`report`]: the Markdown and PNG report of `triage hotspots`;
 //! - [`pairs`]: duplicate detection judged on labelled pairs;
+//! - [`record`]: the case record, each case's steps after dispatch;
 //! - [`reader`]: files of historical cases (JSON lines, CSV), record by record, resumable;
 //! - [`time`]: the time formats exports mix.
 
 pub mod bench;
 pub mod hotspots;
+pub mod kpi_report;
+pub mod kpis;
+pub mod import;
 pub mod index;
 pub mod pairs;
+pub mod record;
 pub mod reader;
 pub mod report;
 pub mod scan;
@@ -46,6 +51,8 @@ pub struct CaseSettings {
     /// The city's UTC offset, for times written without one.
     pub time_offset: String,
     pub hotspots: HotspotSettings,
+    /// How often the server recomputes the KPI gauges in `/metrics` (seconds).
+    pub kpi_refresh_secs: u64,
 }
 
 impl Default for CaseSettings {
@@ -64,6 +71,7 @@ impl Default for CaseSettings {
             candidates: 256,
             time_offset: "+08:00".into(),
             hotspots: HotspotSettings::default(),
+            kpi_refresh_secs: 300,
         }
     }
 }

@@ -37,11 +37,11 @@ pub struct Timeline {
     pub last_day: i64,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     move |source| ReportError::Io { path: path.to_path_buf(), source }
 }
 
-fn plot(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> ReportError + '_ {
+pub(super) fn plot(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> ReportError + '_ {
     move |e| ReportError::Plot { path: path.to_path_buf(), reason: e.to_string() }
 }
 
@@ -153,7 +153,7 @@ fn draw_topic_district(pairs: &[(String, String)], path: &Path) -> Result<String
     Ok(format!("No CJK font was found, so the heat map's axes are numbered (set `TRIAGE_REPORT_FONT` to a CJK .ttf to get names). Topics: {}. Districts: {}.\n", key(&matrix.rows), key(&matrix.columns)))
 }
 
-const PALETTE: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+pub(super) const PALETTE: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
 
 /// Weekly cases of the top six hot spots, over the span their cases cover (a few outliers
 /// years away would squeeze everything else into one corner), legend by rank.

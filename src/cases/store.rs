@@ -19,7 +19,8 @@ use super::{CaseSettings, Related, RelatedCase};
 use crate::events::{self, EventKind, Outbox};
 use crate::feedback::store::unit;
 use crate::feedback::FeedbackError;
-use crate::store::{CaseRecord, CaseRow, CaseTable, CodeRow, Database};
+use super::record::{self, CaseEvent, CaseState, InvalidEvent};
+use crate::store::{CaseRecord, CaseRow, CaseTable, CodeRow, Database, StoreError};
 use crate::text::sites::Sites;
 
 /// A case as the classifier saw it, ready to store.
@@ -99,6 +100,26 @@ impl From<CaseRecord> for StoredCase {
     }
 }
 
+/// Why a case step was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseEventError {
+    #[error("no case {0:?}: classify it with this id first")]
+    UnknownCase(String),
+    #[error("{}", .0.message)]
+    Invalid(InvalidEvent),
+    #[error("event_id {0:?} was already recorded for another case")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A case step accepted: new (and where the case now stands), or a repeat of one recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New(CaseState),
+    Repeat,
+}
+
 struct Neighbour {
     row: i64,
     case_id: String,
@@ -169,9 +190,7 @@ fn code_from_blob(b: &[u8]) -> Option<[u64; super::index::CODE_BITS / 64]> {
 
 const DAY: i64 = 86_400;
 
-pub fn rfc3339(at: i64) -> String {
-    DateTime::from_timestamp(at, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use super::time::rfc3339;
 
 impl CaseStore {
     /// Open the store on `db` and load the recent window's codes.
@@ -274,6 +293,7 @@ impl CaseStore {
             sites: serde_json::to_string(&case.sites).unwrap_or_else(|_| "{}".into()),
             keywords: serde_json::to_string(&case.keywords).unwrap_or_else(|_| "[]".into()),
             duplicate_of: None,
+            suggested: serde_json::to_string(&case.suggested).unwrap_or_else(|_| "[]".into()),
             encoder: self.encoder.clone(),
             code: Vec::new(),
             embedding: quantize(&query),
@@ -383,6 +403,46 @@ impl CaseStore {
             }
             Ok(group)
         })?)
+    }
+
+    /// Record a step of `case_id`'s life (`at`: unix seconds), once per `event_id`.
+    pub fn record_event(&self, case_id: &str, event: &CaseEvent, at: i64, is_department: impl Fn(&str) -> bool) -> Result<Recorded, CaseEventError> {
+        let outcome = self.db.with_cases(true, |t| {
+            if !t.contains(case_id)? {
+                return Ok(Err(CaseEventError::UnknownCase(case_id.to_string())));
+            }
+            if let Some(owner) = t.case_event_owner(&event.event_id)? {
+                return Ok(if owner == case_id { Ok(Recorded::Repeat) } else { Err(CaseEventError::Conflict(event.event_id.clone())) });
+            }
+            let mut history = t.case_events(case_id)?;
+            let row = match record::validate(event, case_id, &history, at, &is_department) {
+                Ok(row) => row,
+                Err(e) => return Ok(Err(CaseEventError::Invalid(e))),
+            };
+            t.append_case_event(&row)?;
+            if let Some(outbox) = &self.outbox {
+                let body = serde_json::json!({"case": {"id": case_id}, "step": {
+                    "event_id": row.event_id, "type": row.kind, "department": row.department, "operator_id": row.operator_id,
+                    "reason": row.reason, "rating": row.rating, "at": rfc3339(row.at),
+                }});
+                t.append_event(&events::event(EventKind::CaseStep, body), &outbox.sinks)?;
+            }
+            history.push(row);
+            Ok(Ok(Recorded::New(record::state_of(&history))))
+        })?;
+        outcome
+    }
+
+    /// The rates for `filter`, with drift alarms at `filter.to` (see [`super::kpis`]).
+    pub fn kpis(&self, filter: &super::kpis::KpiFilter, offset_secs: i64, alpha: f64) -> Result<super::kpis::KpiReport, FeedbackError> {
+        let from = filter.from.min(filter.to - 35 * DAY);
+        let (records, events) = self.db.with_cases(false, |t| Ok((t.records(from, filter.to)?, t.record_events(from, filter.to)?)))?;
+        Ok(super::kpis::report(&records, &events, filter, offset_secs, alpha))
+    }
+
+    /// A case's recorded steps, in the order they arrived.
+    pub fn case_events(&self, case_id: &str) -> Result<Vec<crate::store::CaseEventRow>, FeedbackError> {
+        Ok(self.db.with_cases(false, |t| t.case_events(case_id))?)
     }
 
     pub fn contains(&self, case_id: &str) -> Result<bool, FeedbackError> {

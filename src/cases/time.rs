@@ -71,3 +71,8 @@ mod tests {
         assert!(parse_span("0d").is_err() && parse_span("week").is_err());
     }
 }
+
+/// Unix seconds as RFC 3339 in UTC, to the second.
+pub fn rfc3339(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -6,6 +6,7 @@
 //! - [`urgency`]: danger-now rules.
 
 pub mod error;
+pub mod precedents;
 pub mod ranking;
 pub mod taxonomy;
 pub mod ticket;

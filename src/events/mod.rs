@@ -21,6 +21,8 @@ pub enum EventKind {
     DecisionRecorded,
     /// An operator merged a case into another's matter.
     CaseMerged,
+    /// A step in the case's life after dispatch (dispatched, returned, resolved, rated...).
+    CaseStep,
 }
 
 impl EventKind {
@@ -29,6 +31,7 @@ impl EventKind {
             EventKind::CaseClassified => "case.classified",
             EventKind::DecisionRecorded => "decision.recorded",
             EventKind::CaseMerged => "case.merged",
+            EventKind::CaseStep => "case.step",
         }
     }
 }

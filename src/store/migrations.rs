@@ -77,6 +77,27 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (sink, state, next_ms);
 ",
     ),
+    // The case record (issue 19): what happened to each case after it was suggested.
+    (
+        "case record",
+        "
+ALTER TABLE cases ADD COLUMN suggested TEXT;   -- JSON array of department ids, best first
+CREATE TABLE case_events (
+    id          INTEGER PRIMARY KEY,
+    event_id    TEXT NOT NULL UNIQUE,           -- the sender's id: the same one again is not counted twice
+    case_id     TEXT NOT NULL,
+    kind        TEXT NOT NULL,                  -- dispatched, returned, redispatched, responded, resolved, unresolved, satisfaction
+    department  TEXT,
+    operator_id TEXT,
+    reason      TEXT,
+    rating      TEXT,
+    at          INTEGER NOT NULL,               -- unix seconds, when it happened
+    received_ms INTEGER NOT NULL
+);
+CREATE INDEX case_events_case ON case_events (case_id, at);
+CREATE INDEX case_events_at ON case_events (at);
+",
+    ),
 ];
 
 const POSTGRES: &[(&str, &str)] = &[
@@ -150,6 +171,26 @@ CREATE TABLE deliveries (
     PRIMARY KEY (event, sink)
 );
 CREATE INDEX deliveries_due ON deliveries (sink, state, next_ms);
+",
+    ),
+    (
+        "case record",
+        "
+ALTER TABLE cases ADD COLUMN suggested TEXT;
+CREATE TABLE case_events (
+    id          BIGSERIAL PRIMARY KEY,
+    event_id    TEXT NOT NULL UNIQUE,
+    case_id     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    department  TEXT,
+    operator_id TEXT,
+    reason      TEXT,
+    rating      TEXT,
+    at          BIGINT NOT NULL,
+    received_ms BIGINT NOT NULL
+);
+CREATE INDEX case_events_case ON case_events (case_id, at);
+CREATE INDEX case_events_at ON case_events (at);
 ",
     ),
 ];

@@ -19,7 +19,7 @@ pub mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use rows::{CaseRecord, CaseRow, CodeRow, DecisionCounts, DecisionRecord, DeliveryCount, DueEvent, EmbeddingRow, EventRow, FeedbackRow, NeighbourRow};
+pub use rows::{CaseEventRow, CaseRecord, CaseRow, CodeRow, DecisionCounts, DecisionRecord, DeliveryCount, DueEvent, EmbeddingRow, EventRow, FeedbackRow, NeighbourRow, RecordRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -103,6 +103,15 @@ pub trait CaseTable {
     fn grouping(&mut self, case_id: &str) -> StoreResult<Option<(i64, Option<String>)>>;
     /// Record an event, due at once for each of `sinks` (see [`EventTable`]).
     fn append_event(&mut self, event: &EventRow, sinks: &[String]) -> StoreResult<()>;
+    /// A case's life after the suggestion, in the order the steps arrived.
+    fn case_events(&mut self, case_id: &str) -> StoreResult<Vec<CaseEventRow>>;
+    /// The case a step with this id was recorded for, if it was.
+    fn case_event_owner(&mut self, event_id: &str) -> StoreResult<Option<String>>;
+    fn append_case_event(&mut self, event: &CaseEventRow) -> StoreResult<()>;
+    /// Cases that came in during `[from, to)` (unix seconds).
+    fn records(&mut self, from: i64, to: i64) -> StoreResult<Vec<RecordRow>>;
+    /// The steps of the cases that came in during `[from, to)`, in arrival order.
+    fn record_events(&mut self, from: i64, to: i64) -> StoreResult<Vec<CaseEventRow>>;
 }
 
 /// The table of operators' decisions, as the feedback store reads and writes it.

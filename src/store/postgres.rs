@@ -178,15 +178,15 @@ impl CaseTable for Pg<'_, '_> {
 
     fn upsert(&mut self, c: &CaseRow) -> StoreResult<(i64, i64)> {
         let r = self.0.query_one(
-            "INSERT INTO cases (case_id, at, text, topic, department, district, street, sites, keywords, grp, duplicate_of, encoder, code, embedding)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13)
+            "INSERT INTO cases (case_id, at, text, topic, department, district, street, sites, keywords, grp, duplicate_of, encoder, code, embedding, suggested)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14)
              ON CONFLICT (case_id) DO UPDATE SET
                 at = excluded.at, text = excluded.text, topic = excluded.topic, department = excluded.department,
                 district = excluded.district, street = excluded.street, sites = excluded.sites, keywords = excluded.keywords,
                 duplicate_of = coalesce(cases.merged_into, excluded.duplicate_of), encoder = excluded.encoder,
-                code = excluded.code, embedding = excluded.embedding, seq = nextval('triage_change_seq')
+                code = excluded.code, embedding = excluded.embedding, suggested = excluded.suggested, seq = nextval('triage_change_seq')
              RETURNING id, seq",
-            &[&c.case_id, &c.at, &c.text, &c.topic, &c.department, &c.district, &c.street, &c.sites, &c.keywords, &c.duplicate_of, &c.encoder, &c.code, &c.embedding],
+            &[&c.case_id, &c.at, &c.text, &c.topic, &c.department, &c.district, &c.street, &c.sites, &c.keywords, &c.duplicate_of, &c.encoder, &c.code, &c.embedding, &c.suggested],
         )?;
         Ok((r.get(0), r.get(1)))
     }
@@ -206,6 +206,7 @@ impl CaseTable for Pg<'_, '_> {
 
     fn purge_before(&mut self, at: i64) -> StoreResult<()> {
         self.0.execute("DELETE FROM cases WHERE at < $1", &[&at])?;
+        self.0.execute("DELETE FROM case_events WHERE at < $1", &[&at])?;
         Ok(())
     }
 
@@ -257,6 +258,52 @@ impl CaseTable for Pg<'_, '_> {
 
     fn append_event(&mut self, event: &EventRow, sinks: &[String]) -> StoreResult<()> {
         append_event(self.0, event, sinks)
+    }
+
+    fn case_events(&mut self, case_id: &str) -> StoreResult<Vec<CaseEventRow>> {
+        Ok(self.0.query(&format!("{CASE_EVENT} WHERE case_id = $1 ORDER BY id"), &[&case_id])?.iter().map(case_event_row).collect())
+    }
+
+    fn case_event_owner(&mut self, event_id: &str) -> StoreResult<Option<String>> {
+        Ok(self.0.query_opt("SELECT case_id FROM case_events WHERE event_id = $1", &[&event_id])?.map(|r| r.get(0)))
+    }
+
+    fn append_case_event(&mut self, e: &CaseEventRow) -> StoreResult<()> {
+        self.0.execute(
+            "INSERT INTO case_events (event_id, case_id, kind, department, operator_id, reason, rating, at, received_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&e.event_id, &e.case_id, &e.kind, &e.department, &e.operator_id, &e.reason, &e.rating, &e.at, &e.received_ms],
+        )?;
+        Ok(())
+    }
+
+    fn records(&mut self, from: i64, to: i64) -> StoreResult<Vec<RecordRow>> {
+        let rows = self.0.query("SELECT case_id, at, topic, district, department, suggested FROM cases WHERE at >= $1 AND at < $2 ORDER BY at, id", &[&from, &to])?;
+        Ok(rows.iter().map(|r| RecordRow { case_id: r.get(0), at: r.get(1), topic: r.get(2), district: r.get(3), department: r.get(4), suggested: r.get(5) }).collect())
+    }
+
+    fn record_events(&mut self, from: i64, to: i64) -> StoreResult<Vec<CaseEventRow>> {
+        let rows = self.0.query(
+            "SELECT e.event_id, e.case_id, e.kind, e.department, e.operator_id, e.reason, e.rating, e.at, e.received_ms
+             FROM case_events e JOIN cases c ON c.case_id = e.case_id WHERE c.at >= $1 AND c.at < $2 ORDER BY e.id",
+            &[&from, &to],
+        )?;
+        Ok(rows.iter().map(case_event_row).collect())
+    }
+}
+
+const CASE_EVENT: &str = "SELECT event_id, case_id, kind, department, operator_id, reason, rating, at, received_ms FROM case_events";
+
+fn case_event_row(r: &Row) -> CaseEventRow {
+    CaseEventRow {
+        event_id: r.get(0),
+        case_id: r.get(1),
+        kind: r.get(2),
+        department: r.get(3),
+        operator_id: r.get(4),
+        reason: r.get(5),
+        rating: r.get(6),
+        at: r.get(7),
+        received_ms: r.get(8),
     }
 }
 

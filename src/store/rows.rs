@@ -15,6 +15,8 @@ pub struct CaseRow {
     pub sites: String,
     pub keywords: String,
     pub duplicate_of: Option<String>,
+    /// JSON array of the suggested department ids, best first.
+    pub suggested: String,
     pub encoder: String,
     /// SimHash code, little-endian words.
     pub code: Vec<u8>,
@@ -140,4 +142,32 @@ pub struct DeliveryCount {
     pub sink: String,
     pub state: String,
     pub count: u64,
+}
+
+/// One step in a case's life after the suggestion (dispatched, returned, ...), as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseEventRow {
+    pub event_id: String,
+    pub case_id: String,
+    pub kind: String,
+    pub department: Option<String>,
+    pub operator_id: Option<String>,
+    pub reason: Option<String>,
+    pub rating: Option<String>,
+    /// Unix seconds.
+    pub at: i64,
+    pub received_ms: i64,
+}
+
+/// A stored case as the rates read it.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    pub case_id: String,
+    pub at: i64,
+    pub topic: String,
+    pub district: Option<String>,
+    /// The first suggested department.
+    pub department: String,
+    /// JSON array, best first; None for cases stored before it was kept.
+    pub suggested: Option<String>,
 }

@@ -172,15 +172,15 @@ impl CaseTable for Sqlite<'_> {
 
     fn upsert(&mut self, c: &CaseRow) -> StoreResult<(i64, i64)> {
         let row: i64 = self.0.query_row(
-            "INSERT INTO cases (case_id, at, text, topic, department, district, street, sites, keywords, grp, duplicate_of, encoder, code, embedding)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12, ?13)
+            "INSERT INTO cases (case_id, at, text, topic, department, district, street, sites, keywords, grp, duplicate_of, encoder, code, embedding, suggested)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT(case_id) DO UPDATE SET
                 at = excluded.at, text = excluded.text, topic = excluded.topic, department = excluded.department,
                 district = excluded.district, street = excluded.street, sites = excluded.sites, keywords = excluded.keywords,
                 duplicate_of = coalesce(cases.merged_into, excluded.duplicate_of), encoder = excluded.encoder,
-                code = excluded.code, embedding = excluded.embedding
+                code = excluded.code, embedding = excluded.embedding, suggested = excluded.suggested
              RETURNING id",
-            params![c.case_id, c.at, c.text, c.topic, c.department, c.district, c.street, c.sites, c.keywords, c.duplicate_of, c.encoder, c.code, c.embedding],
+            params![c.case_id, c.at, c.text, c.topic, c.department, c.district, c.street, c.sites, c.keywords, c.duplicate_of, c.encoder, c.code, c.embedding, c.suggested],
             |r| r.get(0),
         )?;
         Ok((row, 0))
@@ -201,6 +201,7 @@ impl CaseTable for Sqlite<'_> {
 
     fn purge_before(&mut self, at: i64) -> StoreResult<()> {
         self.0.execute("DELETE FROM cases WHERE at < ?1", [at])?;
+        self.0.execute("DELETE FROM case_events WHERE at < ?1", [at])?;
         Ok(())
     }
 
@@ -252,6 +253,57 @@ impl CaseTable for Sqlite<'_> {
     fn append_event(&mut self, event: &EventRow, sinks: &[String]) -> StoreResult<()> {
         append_event(self.0, event, sinks)
     }
+
+    fn case_events(&mut self, case_id: &str) -> StoreResult<Vec<CaseEventRow>> {
+        let mut stmt = self.0.prepare(&format!("{CASE_EVENT} WHERE case_id = ?1 ORDER BY id"))?;
+        let rows = stmt.query_map([case_id], case_event_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn case_event_owner(&mut self, event_id: &str) -> StoreResult<Option<String>> {
+        Ok(self.0.query_row("SELECT case_id FROM case_events WHERE event_id = ?1", [event_id], |r| r.get(0)).optional()?)
+    }
+
+    fn append_case_event(&mut self, e: &CaseEventRow) -> StoreResult<()> {
+        self.0.execute(
+            "INSERT INTO case_events (event_id, case_id, kind, department, operator_id, reason, rating, at, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![e.event_id, e.case_id, e.kind, e.department, e.operator_id, e.reason, e.rating, e.at, e.received_ms],
+        )?;
+        Ok(())
+    }
+
+    fn records(&mut self, from: i64, to: i64) -> StoreResult<Vec<RecordRow>> {
+        let mut stmt = self.0.prepare("SELECT case_id, at, topic, district, department, suggested FROM cases WHERE at >= ?1 AND at < ?2 ORDER BY at, id")?;
+        let rows = stmt.query_map(params![from, to], |r| {
+            Ok(RecordRow { case_id: r.get(0)?, at: r.get(1)?, topic: r.get(2)?, district: r.get(3)?, department: r.get(4)?, suggested: r.get(5)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn record_events(&mut self, from: i64, to: i64) -> StoreResult<Vec<CaseEventRow>> {
+        let mut stmt = self.0.prepare(
+            "SELECT e.event_id, e.case_id, e.kind, e.department, e.operator_id, e.reason, e.rating, e.at, e.received_ms
+             FROM case_events e JOIN cases c ON c.case_id = e.case_id WHERE c.at >= ?1 AND c.at < ?2 ORDER BY e.id",
+        )?;
+        let rows = stmt.query_map(params![from, to], case_event_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+const CASE_EVENT: &str = "SELECT event_id, case_id, kind, department, operator_id, reason, rating, at, received_ms FROM case_events";
+
+fn case_event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseEventRow> {
+    Ok(CaseEventRow {
+        event_id: r.get(0)?,
+        case_id: r.get(1)?,
+        kind: r.get(2)?,
+        department: r.get(3)?,
+        operator_id: r.get(4)?,
+        reason: r.get(5)?,
+        rating: r.get(6)?,
+        at: r.get(7)?,
+        received_ms: r.get(8)?,
+    })
 }
 
 fn append_event(conn: &Connection, e: &EventRow, sinks: &[String]) -> StoreResult<()> {

@@ -134,6 +134,21 @@ pub enum Command {
     /// The outbox of events for downstream systems (webhook, NATS).
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Dispatch rates from the case record (first-dispatch accuracy, returns, response,
+    /// resolution, satisfaction) per department, topic and week, with drift alarms: kpis.md
+    /// and a chart in --report.
+    Kpis {
+        #[arg(long)]
+        report: PathBuf,
+        /// Cases that came in from this time [default: 28 days before --to].
+        #[arg(long)]
+        from: Option<String>,
+        /// ... until this time [default: now].
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        db: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +234,19 @@ pub enum CasesCommand {
         size: usize,
         #[arg(long, default_value_t = 100)]
         queries: usize,
+    },
+    /// Record the steps of cases (dispatched, returned, resolved, rated...) from another ticket
+    /// system's export: JSON lines, or CSV with a header. Rows: case_id, event_id, type,
+    /// department, operator_id, reason, rating, at. A rerun resumes (event ids count once);
+    /// every bad row goes to --errors.
+    Import {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        errors: PathBuf,
+        /// The database [default: server.database_url, else server.feedback_db].
+        #[arg(long)]
+        db: Option<String>,
     },
 }
 

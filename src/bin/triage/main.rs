@@ -132,6 +132,8 @@ fn run(cli: Cli) -> Result<()> {
             commands::cases::duplicates_eval(&settings, &pairs, &source, &text_fields, markdown, random_texts)
         }
         Command::Cases(CasesCommand::Bench { size, queries }) => commands::cases::bench(size, queries),
+        Command::Cases(CasesCommand::Import { input, errors, db }) => commands::cases::import(&settings, &input, &errors, db),
+        Command::Kpis { report, from, to, db } => commands::cases::kpis(&settings, &report, from, to, db),
         Command::Events(EventsCommand::Replay { since, sink, db }) => commands::events::replay(&settings, &since, sink, db),
         Command::Events(EventsCommand::Status { db }) => commands::events::status(&settings, db),
     }

@@ -34,3 +34,40 @@ pub fn bench(size: usize, queries: usize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
+
+/// The case store for offline commands on the service's database (no embeddings are read).
+fn open_record(settings: &Settings, db: Option<String>) -> Result<hotline_triage::cases::CaseStore> {
+    let target = db.unwrap_or_else(|| settings.server.database());
+    if !hotline_triage::store::is_postgres_url(&target) && !Path::new(&target).is_file() {
+        anyhow::bail!("{target}: no database there (the server creates it on its first start)");
+    }
+    Ok(hotline_triage::cases::CaseStore::open(hotline_triage::store::open(&target)?, "", 1, settings.cases.clone())?)
+}
+
+pub fn import(settings: &Settings, input: &Path, errors: &Path, db: Option<String>) -> Result<()> {
+    let store = open_record(settings, db)?;
+    let taxonomy = hotline_triage::dispatch::Taxonomy::load(&settings.taxonomy)?;
+    let offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
+    let summary = hotline_triage::cases::import::import(&store, input, errors, offset, |d| taxonomy.department(d).is_some())?;
+    eprintln!("{} rows: {} recorded, {} already recorded, {} errors (in {})", summary.rows, summary.recorded, summary.repeats, summary.errors, errors.display());
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+pub fn kpis(settings: &Settings, dir: &Path, from: Option<String>, to: Option<String>, db: Option<String>) -> Result<()> {
+    let store = open_record(settings, db)?;
+    let offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
+    let parse = |name: &str, t: Option<String>| -> Result<Option<i64>> {
+        t.map(|t| hotline_triage::cases::time::parse_case_time(&t, offset).map(|d| d.timestamp()).map_err(|e| anyhow::anyhow!("--{name}: {e}"))).transpose()
+    };
+    let to = parse("to", to)?.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let from = parse("from", from)?.unwrap_or(to - 28 * 86_400);
+    anyhow::ensure!(from < to, "--from must be before --to");
+    let filter = hotline_triage::cases::kpis::KpiFilter { from, to, ..Default::default() };
+    let report = store.kpis(&filter, offset.local_minus_utc() as i64, 0.01)?;
+    let taxonomy = hotline_triage::dispatch::Taxonomy::load(&settings.taxonomy)?;
+    let path = hotline_triage::cases::kpi_report::write(dir, &report, |d| taxonomy.department(d).map(|x| format!("{} ({d})", x.name)).unwrap_or_else(|| d.to_string()))?;
+    eprintln!("wrote {}", path.display());
+    println!("{}", serde_json::to_string(&report.overall)?);
+    Ok(())
+}

@@ -80,12 +80,15 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
         recent: hotline_triage::api::RecentEmbeddings::new(hotline_triage::api::RECENT_EMBEDDINGS),
         city_offset,
         limits: settings.server.clone(),
+        precedents: settings.precedents,
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let publisher = (database.clone(), state.metrics.events.clone());
+    let (kpi_state, kpi_every) = (state.clone(), settings.cases.kpi_refresh_secs);
     runtime.block_on(async move {
         hotline_triage::publish::start(publisher.0, sinks, &settings.events, publisher.1);
+        tokio::spawn(api::refresh_kpis(kpi_state, std::time::Duration::from_secs(kpi_every.max(1))));
         let listener = tokio::net::TcpListener::bind(&settings.server.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
