@@ -75,4 +75,16 @@ fn steps_are_recorded_once_in_order_and_the_rates_follow() {
         assert!(std::time::Instant::now() < deadline, "no {gauge} in /metrics:\n{metrics}");
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+
+    // Candidate heads are scored on the reported final departments before they go into service.
+    let out = common::triage()
+        .args(["cases", "eval-heads", "--heads", "models/heads", "--days", "60", "--db"])
+        .arg(&server.feedback_db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["cases"], 2, "{rows}");
+    assert_eq!(rows[0]["department_first"], 1.0, "both were dispatched where the model said first: {rows}");
+    assert_eq!(rows[0]["department_first"], rows[1]["department_first"], "the same heads score the same: {rows}");
 }

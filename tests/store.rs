@@ -348,6 +348,7 @@ fn the_case_record_takes_each_step_once_in_order_on_both_engines() {
         let steps = store.case_events("c1").unwrap();
         assert_eq!(steps.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["dispatched", "returned", "redispatched", "resolved", "satisfaction"], "{engine}");
         assert_eq!(steps[1].department.as_deref(), Some("gas_group"), "{engine}: returned by the department that had it");
+        assert_eq!(store.final_departments(0, i64::MAX).unwrap(), [("燃气味".to_string(), "fire_rescue".to_string())], "{engine}: c2 was never dispatched");
     }
 }
 
@@ -356,7 +357,7 @@ fn kpis_count_the_rates_and_raise_a_drift_alarm_on_an_injected_shift_on_both_eng
     use hotline_triage::cases::kpis::KpiFilter;
     let known = |_: &str| true;
     for (engine, db, _keep) in engines() {
-        let store = CaseStore::open(db, "enc", 3, CaseSettings { retention_days: 3650, ..settings() }).unwrap();
+        let store = CaseStore::open(db.clone(), "enc", 3, CaseSettings { retention_days: 3650, ..settings() }).unwrap();
         // 40 days of gas calls, one a day at first and then three a day: the model's first
         // suggestion is right 9 times in 10 until a week ago, then 2 in 10 (a new matter
         // it does not know).
@@ -405,5 +406,16 @@ fn kpis_count_the_rates_and_raise_a_drift_alarm_on_an_injected_shift_on_both_eng
         // Filters.
         let one = store.kpis(&KpiFilter { from: start, to, department: Some("fire_rescue".into()), ..KpiFilter::default() }, 0, 0.01).unwrap();
         assert_eq!(one.overall.cases, 0, "{engine}");
+        // Downstream systems hear of each alarm once a day, however many replicas find it.
+        let outbox = hotline_triage::events::Outbox { sinks: vec!["webhook".into()] };
+        let replicas: Vec<CaseStore> = (0..2).map(|_| CaseStore::open(db.clone(), "enc", 3, settings()).unwrap().with_outbox(outbox.clone())).collect();
+        assert_eq!(replicas[0].publish_drift(&report.drift, "2023-12-29").unwrap(), report.drift.len(), "{engine}");
+        assert_eq!(replicas[1].publish_drift(&report.drift, "2023-12-29").unwrap(), 0, "{engine}");
+        assert_eq!(replicas[1].publish_drift(&report.drift, "2023-12-30").unwrap(), report.drift.len(), "{engine}: a new day, a new event");
+        let due = db.with_events(|t| t.claim("webhook", i64::MAX / 2, i64::MAX / 2, 100)).unwrap();
+        let drift_events: Vec<_> = due.iter().filter(|e| e.kind == "kpi.drift").collect();
+        assert_eq!(drift_events.len(), 2 * report.drift.len(), "{engine}");
+        let body: serde_json::Value = serde_json::from_str(&drift_events[0].payload).unwrap();
+        assert_eq!(body["drift"]["department"], "gas_group", "{engine}: {body}");
     }
 }

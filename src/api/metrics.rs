@@ -122,6 +122,14 @@ pub async fn refresh_kpis(state: std::sync::Arc<super::AppState>, every: std::ti
                 for a in &report.drift {
                     g.drift.get_or_create(&DriftLabel { department: a.department.clone(), metric: a.metric.clone(), direction: a.direction.clone() }).set(1);
                 }
+                // Downstream systems hear of each alarm once a day.
+                let day = chrono::Utc::now().with_timezone(&state.city_offset).format("%Y-%m-%d").to_string();
+                let store = state.cases.clone();
+                match tokio::task::spawn_blocking(move || store.publish_drift(&report.drift, &day)).await {
+                    Ok(Ok(n)) if n > 0 => tracing::warn!(alarms = n, "drift alarms published"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot publish the drift alarms"),
+                    _ => {}
+                }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot refresh the KPI gauges"),
             Err(_) => return,

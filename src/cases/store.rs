@@ -440,6 +440,30 @@ impl CaseStore {
         Ok(super::kpis::report(&records, &events, filter, offset_secs, alpha))
     }
 
+    /// Publish each drift alarm once a day (city date `day`), whichever replica finds it first.
+    /// Returns how many were new. Nothing is written without an outbox.
+    pub fn publish_drift(&self, alarms: &[super::kpis::DriftAlarm], day: &str) -> Result<usize, FeedbackError> {
+        let Some(outbox) = &self.outbox else { return Ok(0) };
+        if alarms.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.db.with_cases(true, |t| {
+            let mut new = 0;
+            for a in alarms {
+                let id = events::event_id_for(&format!("kpi.drift|{day}|{}|{}|{}", a.department, a.metric, a.direction));
+                let body = serde_json::json!({"day": day, "drift": a});
+                new += t.append_event_once(&events::event_with_id(EventKind::Drift, body, id), &outbox.sinks)? as usize;
+            }
+            Ok(new)
+        })?)
+    }
+
+    /// (masked text, final department) of the dispatched cases that came in during `[from, to)`:
+    /// the labels `triage cases eval-heads` scores candidate heads on.
+    pub fn final_departments(&self, from: i64, to: i64) -> Result<Vec<(String, String)>, FeedbackError> {
+        Ok(self.db.with_cases(false, |t| t.final_departments(from, to))?)
+    }
+
     /// A case's recorded steps, in the order they arrived.
     pub fn case_events(&self, case_id: &str) -> Result<Vec<crate::store::CaseEventRow>, FeedbackError> {
         Ok(self.db.with_cases(false, |t| t.case_events(case_id))?)

@@ -23,6 +23,8 @@ pub enum EventKind {
     CaseMerged,
     /// A step in the case's life after dispatch (dispatched, returned, resolved, rated...).
     CaseStep,
+    /// A department's first-dispatch accuracy or return rate drifted (`crate::cases::kpis`).
+    Drift,
 }
 
 impl EventKind {
@@ -32,6 +34,7 @@ impl EventKind {
             EventKind::DecisionRecorded => "decision.recorded",
             EventKind::CaseMerged => "case.merged",
             EventKind::CaseStep => "case.step",
+            EventKind::Drift => "kpi.drift",
         }
     }
 }
@@ -52,10 +55,25 @@ pub fn new_event_id() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
+/// A UUID-shaped id that every replica derives alike from `key`, so that the same fact (a
+/// day's drift alarm) is one event however many replicas notice it.
+pub fn event_id_for(key: &str) -> String {
+    use sha2::Digest;
+    let mut b: [u8; 16] = sha2::Sha256::digest(key.as_bytes())[..16].try_into().unwrap_or([0; 16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
 /// The event row for `kind`, its body wrapped in the common envelope.
 pub fn event(kind: EventKind, body: Value) -> EventRow {
+    event_with_id(kind, body, new_event_id())
+}
+
+/// The same, with a given id (see [`event_id_for`]).
+pub fn event_with_id(kind: EventKind, body: Value, event_id: String) -> EventRow {
     let now = chrono::Utc::now();
-    let event_id = new_event_id();
     let mut payload = json!({
         "schema_version": SCHEMA_VERSION,
         "event_id": event_id,

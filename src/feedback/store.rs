@@ -211,12 +211,13 @@ impl FeedbackStore {
             scored.truncate(k);
             scored
         };
-        let excerpts = self.db.with_feedback(false, |t| best.iter().map(|(_, id)| t.excerpt(id)).collect::<Result<Vec<_>, _>>())?;
+        let ids: Vec<String> = best.iter().map(|(_, id)| id.clone()).collect();
+        let found = self.db.with_feedback(false, |t| t.excerpts(&ids))?;
+        let by_id: std::collections::HashMap<String, (String, String, String)> = found.into_iter().map(|(id, text, chosen, at)| (id, (text, chosen, at))).collect();
         Ok(best
             .into_iter()
-            .zip(excerpts)
-            .filter_map(|((similarity, case_id), row)| {
-                let (text, department, decided_at) = row?;
+            .filter_map(|(similarity, case_id)| {
+                let (text, department, decided_at) = by_id.get(&case_id)?.clone();
                 Some(SimilarCase { case_id, excerpt: text.chars().take(80).collect(), department, decided_at, similarity })
             })
             .collect())

@@ -103,6 +103,8 @@ pub trait CaseTable {
     fn grouping(&mut self, case_id: &str) -> StoreResult<Option<(i64, Option<String>)>>;
     /// Record an event, due at once for each of `sinks` (see [`EventTable`]).
     fn append_event(&mut self, event: &EventRow, sinks: &[String]) -> StoreResult<()>;
+    /// The same, unless an event with this id exists (another replica wrote it): whether it was new.
+    fn append_event_once(&mut self, event: &EventRow, sinks: &[String]) -> StoreResult<bool>;
     /// A case's life after the suggestion, in the order the steps arrived.
     fn case_events(&mut self, case_id: &str) -> StoreResult<Vec<CaseEventRow>>;
     /// The case a step with this id was recorded for, if it was.
@@ -112,6 +114,8 @@ pub trait CaseTable {
     fn records(&mut self, from: i64, to: i64) -> StoreResult<Vec<RecordRow>>;
     /// The steps of the cases that came in during `[from, to)`, in arrival order.
     fn record_events(&mut self, from: i64, to: i64) -> StoreResult<Vec<CaseEventRow>>;
+    /// (masked text, final department) of the dispatched cases that came in during `[from, to)`.
+    fn final_departments(&mut self, from: i64, to: i64) -> StoreResult<Vec<(String, String)>>;
 }
 
 /// The table of operators' decisions, as the feedback store reads and writes it.
@@ -128,8 +132,8 @@ pub trait FeedbackTable {
     fn embeddings(&mut self) -> StoreResult<Vec<EmbeddingRow>>;
     /// Decisions written after change `seq`; empty on an engine that one process owns.
     fn embeddings_after(&mut self, seq: i64) -> StoreResult<Vec<EmbeddingRow>>;
-    /// (text, chosen, decided_at) of one decision.
-    fn excerpt(&mut self, case_id: &str) -> StoreResult<Option<(String, String, String)>>;
+    /// (case_id, text, chosen, decided_at) of these decisions, in one query, in no order.
+    fn excerpts(&mut self, case_ids: &[String]) -> StoreResult<Vec<(String, String, String, String)>>;
     /// (topic, district, street, group) of a stored case, for the decision's event.
     fn case_context(&mut self, case_id: &str) -> StoreResult<Option<(String, Option<String>, Option<String>, i64)>>;
     fn append_event(&mut self, event: &EventRow, sinks: &[String]) -> StoreResult<()>;

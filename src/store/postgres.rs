@@ -260,6 +260,15 @@ impl CaseTable for Pg<'_, '_> {
         append_event(self.0, event, sinks)
     }
 
+    fn append_event_once(&mut self, e: &EventRow, sinks: &[String]) -> StoreResult<bool> {
+        // Under the case writers' advisory lock: two replicas cannot both find it absent.
+        if self.0.query_opt("SELECT 1 FROM events WHERE event_id = $1", &[&e.event_id])?.is_some() {
+            return Ok(false);
+        }
+        append_event(self.0, e, sinks)?;
+        Ok(true)
+    }
+
     fn case_events(&mut self, case_id: &str) -> StoreResult<Vec<CaseEventRow>> {
         Ok(self.0.query(&format!("{CASE_EVENT} WHERE case_id = $1 ORDER BY id"), &[&case_id])?.iter().map(case_event_row).collect())
     }
@@ -279,6 +288,17 @@ impl CaseTable for Pg<'_, '_> {
     fn records(&mut self, from: i64, to: i64) -> StoreResult<Vec<RecordRow>> {
         let rows = self.0.query("SELECT case_id, at, topic, district, department, suggested FROM cases WHERE at >= $1 AND at < $2 ORDER BY at, id", &[&from, &to])?;
         Ok(rows.iter().map(|r| RecordRow { case_id: r.get(0), at: r.get(1), topic: r.get(2), district: r.get(3), department: r.get(4), suggested: r.get(5) }).collect())
+    }
+
+    fn final_departments(&mut self, from: i64, to: i64) -> StoreResult<Vec<(String, String)>> {
+        let rows = self.0.query(
+            "SELECT c.text, e.department FROM cases c JOIN case_events e ON e.case_id = c.case_id
+             WHERE c.at >= $1 AND c.at < $2 AND e.department IS NOT NULL
+               AND e.id = (SELECT max(x.id) FROM case_events x WHERE x.case_id = c.case_id AND x.kind IN ('dispatched', 'redispatched'))
+             ORDER BY c.at, c.id",
+            &[&from, &to],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn record_events(&mut self, from: i64, to: i64) -> StoreResult<Vec<CaseEventRow>> {
@@ -465,8 +485,10 @@ impl FeedbackTable for Pg<'_, '_> {
         Ok(self.0.query("SELECT seq, case_id, encoder, embedding FROM feedback WHERE seq > $1 ORDER BY seq", &[&seq])?.iter().map(embedding_row).collect())
     }
 
-    fn excerpt(&mut self, case_id: &str) -> StoreResult<Option<(String, String, String)>> {
-        Ok(self.0.query_opt("SELECT text, chosen, decided_at FROM feedback WHERE case_id = $1", &[&case_id])?.map(|r| (r.get(0), r.get(1), r.get(2))))
+    fn excerpts(&mut self, case_ids: &[String]) -> StoreResult<Vec<(String, String, String, String)>> {
+        let ids: Vec<String> = case_ids.to_vec();
+        let rows = self.0.query("SELECT case_id, text, chosen, decided_at FROM feedback WHERE case_id = ANY($1)", &[&ids])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }
 
     fn case_context(&mut self, case_id: &str) -> StoreResult<Option<(String, Option<String>, Option<String>, i64)>> {

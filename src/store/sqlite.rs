@@ -254,6 +254,14 @@ impl CaseTable for Sqlite<'_> {
         append_event(self.0, event, sinks)
     }
 
+    fn append_event_once(&mut self, e: &EventRow, sinks: &[String]) -> StoreResult<bool> {
+        if self.0.query_row("SELECT 1 FROM events WHERE event_id = ?1", [&e.event_id], |_| Ok(())).optional()?.is_some() {
+            return Ok(false);
+        }
+        append_event(self.0, e, sinks)?;
+        Ok(true)
+    }
+
     fn case_events(&mut self, case_id: &str) -> StoreResult<Vec<CaseEventRow>> {
         let mut stmt = self.0.prepare(&format!("{CASE_EVENT} WHERE case_id = ?1 ORDER BY id"))?;
         let rows = stmt.query_map([case_id], case_event_row)?;
@@ -277,6 +285,17 @@ impl CaseTable for Sqlite<'_> {
         let rows = stmt.query_map(params![from, to], |r| {
             Ok(RecordRow { case_id: r.get(0)?, at: r.get(1)?, topic: r.get(2)?, district: r.get(3)?, department: r.get(4)?, suggested: r.get(5)? })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn final_departments(&mut self, from: i64, to: i64) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = self.0.prepare(
+            "SELECT c.text, e.department FROM cases c JOIN case_events e ON e.case_id = c.case_id
+             WHERE c.at >= ?1 AND c.at < ?2 AND e.department IS NOT NULL
+               AND e.id = (SELECT max(x.id) FROM case_events x WHERE x.case_id = c.case_id AND x.kind IN ('dispatched', 'redispatched'))
+             ORDER BY c.at, c.id",
+        )?;
+        let rows = stmt.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -457,8 +476,14 @@ impl FeedbackTable for Sqlite<'_> {
         Ok(Vec::new())
     }
 
-    fn excerpt(&mut self, case_id: &str) -> StoreResult<Option<(String, String, String)>> {
-        Ok(self.0.query_row("SELECT text, chosen, decided_at FROM feedback WHERE case_id = ?1", [case_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?)
+    fn excerpts(&mut self, case_ids: &[String]) -> StoreResult<Vec<(String, String, String, String)>> {
+        if case_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; case_ids.len()].join(",");
+        let mut stmt = self.0.prepare(&format!("SELECT case_id, text, chosen, decided_at FROM feedback WHERE case_id IN ({marks})"))?;
+        let rows = stmt.query_map(params_from_iter(case_ids.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn case_context(&mut self, case_id: &str) -> StoreResult<Option<(String, Option<String>, Option<String>, i64)>> {

@@ -248,6 +248,17 @@ pub enum CasesCommand {
         #[arg(long)]
         db: Option<String>,
     },
+    /// Score candidate heads beside the serving ones on the final departments of the cases of
+    /// the last --days days (the case record), before putting them into service.
+    EvalHeads {
+        /// The candidate heads folder (topic/, department/, ...).
+        #[arg(long)]
+        heads: PathBuf,
+        #[arg(long, default_value_t = 28)]
+        days: u32,
+        #[arg(long)]
+        db: Option<String>,
+    },
 }
 
 #[derive(Args)]

@@ -133,6 +133,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Cases(CasesCommand::Bench { size, queries }) => commands::cases::bench(size, queries),
         Command::Cases(CasesCommand::Import { input, errors, db }) => commands::cases::import(&settings, &input, &errors, db),
+        Command::Cases(CasesCommand::EvalHeads { heads, days, db }) => commands::cases::eval_heads(&settings, &heads, days, db),
         Command::Kpis { report, from, to, db } => commands::cases::kpis(&settings, &report, from, to, db),
         Command::Events(EventsCommand::Replay { since, sink, db }) => commands::events::replay(&settings, &since, sink, db),
         Command::Events(EventsCommand::Status { db }) => commands::events::status(&settings, db),

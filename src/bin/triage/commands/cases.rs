@@ -71,3 +71,32 @@ pub fn kpis(settings: &Settings, dir: &Path, from: Option<String>, to: Option<St
     println!("{}", serde_json::to_string(&report.overall)?);
     Ok(())
 }
+
+/// Department first and in the top 3, for the serving heads and the candidate, on the cases
+/// whose final department the call centre reported.
+pub fn eval_heads(settings: &Settings, candidate: &Path, days: u32, db: Option<String>) -> Result<()> {
+    let store = open_record(settings, db)?;
+    let to = chrono::Utc::now().timestamp();
+    let labelled = store.final_departments(to - days as i64 * 86_400, to)?;
+    anyhow::ensure!(!labelled.is_empty(), "no dispatched case in the last {days} days: record steps with POST /v1/cases/{{id}}/events or triage cases import");
+    let texts: Vec<&str> = labelled.iter().map(|(t, _)| t.as_str()).collect();
+    let mut rows = Vec::new();
+    for (name, heads) in [("serving", settings.heads_dir.clone()), ("candidate", candidate.to_path_buf())] {
+        let model = hotline_triage::dispatch::DispatchModel::load(&settings.model_folder()?, &settings.encoder, &hotline_triage::dispatch::DispatchPaths { heads_dir: heads.clone(), ..settings.dispatch_paths() })
+            .map_err(|e| anyhow::anyhow!("{}: {e}", heads.display()))?
+            .with_weights(settings.ranking);
+        let mut first = 0;
+        let mut top3 = 0;
+        for (chunk, labels) in texts.chunks(32).zip(labelled.chunks(32)) {
+            for (s, (_, label)) in model.classify_batch(chunk, 3)?.iter().zip(labels) {
+                first += (&s.dispatch.department == label) as usize;
+                top3 += s.departments.iter().take(3).any(|d| &d.id == label) as usize;
+            }
+        }
+        let n = labelled.len() as f64;
+        rows.push(serde_json::json!({"heads": name, "path": heads.display().to_string(), "cases": labelled.len(), "department_first": first as f64 / n, "department_top3": top3 as f64 / n}));
+        eprintln!("{name:>9} {}: department first {:.3}, top 3 {:.3} on {} cases", heads.display(), first as f64 / n, top3 as f64 / n, labelled.len());
+    }
+    println!("{}", serde_json::to_string(&rows)?);
+    Ok(())
+}
