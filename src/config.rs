@@ -164,6 +164,9 @@ impl Settings {
         if let Some((_, v)) = var("TRIAGE_API_KEY_FILE") {
             self.server.api_key_file = Some(v.into());
         }
+        if let Some((_, v)) = var("TRIAGE_ADMIN_KEY_FILE") {
+            self.server.admin_key_file = Some(v.into());
+        }
         if let Some((_, v)) = var("TRIAGE_CORS_ALLOWED_ORIGINS") {
             self.server.cors_allowed_origins = v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         }

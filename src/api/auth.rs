@@ -37,7 +37,7 @@ impl ApiKeys {
     }
 
     /// Compares every byte of every key, so timing does not reveal how much of a guess matched.
-    fn accepts(&self, presented: &str) -> bool {
+    pub(super) fn accepts(&self, presented: &str) -> bool {
         self.keys.iter().fold(false, |ok, k| {
             let same_len = k.len() == presented.len();
             let diff = k.bytes().zip(presented.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b));

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::metrics::Metrics;
-use crate::dispatch::{DispatchModel, EmbeddedSuggestion};
+use super::model_slot::ModelSlot;
+use crate::dispatch::EmbeddedSuggestion;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,7 +57,7 @@ pub struct Batcher {
 pub struct QueueFull;
 
 impl Batcher {
-    pub fn start(model: Arc<DispatchModel>, settings: BatchSettings, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+    pub fn start(model: Arc<ModelSlot>, settings: BatchSettings, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel(settings.queue_capacity.max(1));
         let depth = Arc::new(AtomicUsize::new(0));
         let worker = Worker { rx, model, settings: settings.clone(), depth: depth.clone(), metrics: metrics.clone() };
@@ -84,7 +85,7 @@ impl Batcher {
 
 struct Worker {
     rx: Receiver<Job>,
-    model: Arc<DispatchModel>,
+    model: Arc<ModelSlot>,
     settings: BatchSettings,
     depth: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
@@ -92,13 +93,15 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
-        // The encoder reads at most one window of this many tokens per text.
-        let window = self.model.encoder().options().max_tokens;
-        let tokens_of = |job: &mut Job| {
-            job.tokens = self.model.encoder().count_tokens(&job.text).unwrap_or(window).min(window);
-            job.tokens
-        };
         while let Ok(mut first) = self.rx.recv() {
+            // The model of this batch: a reload swaps it between batches, never within one.
+            let model = self.model.current();
+            // The encoder reads at most one window of this many tokens per text.
+            let window = model.encoder().options().max_tokens;
+            let tokens_of = |job: &mut Job| {
+                job.tokens = model.encoder().count_tokens(&job.text).unwrap_or(window).min(window);
+                job.tokens
+            };
             let mut tokens = tokens_of(&mut first);
             let mut batch = vec![first];
             let deadline = Instant::now() + Duration::from_millis(self.settings.max_wait_ms);
@@ -126,7 +129,7 @@ impl Worker {
             let started = Instant::now();
             let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
             // A panic inside the model must cost this batch, not the compute thread.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.model.classify_batch_embedded(&texts, top_k)));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.classify_batch_embedded(&texts, top_k)));
             self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
             match result {
                 Ok(Ok(results)) => {

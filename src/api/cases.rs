@@ -62,7 +62,7 @@ pub async fn hotspots(State(state): State<Arc<AppState>>, query: Result<Query<Ho
         n @ 1..=50 => n,
         _ => return Err(ApiError::unprocessable("invalid_limit", "limit must be 1 to 50")),
     };
-    let (store, dispatch) = (state.cases.clone(), state.dispatch.clone());
+    let (store, dispatch) = (state.cases.clone(), state.dispatch.current());
     let hot_spots = tokio::task::spawn_blocking(move || {
         let settings = store.settings().hotspots.clone();
         let bursts = bursts_since(&store, since.timestamp(), until.timestamp(), &settings)?;

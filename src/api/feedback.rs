@@ -34,11 +34,12 @@ pub async fn record(
 ) -> Result<(StatusCode, Json<FeedbackReceipt>), ApiError> {
     let Json(decision) = body?;
     check_text(&state, &decision.text, "text")?;
-    let taxonomy = &state.dispatch.taxonomy;
+    let model = state.dispatch.current();
+    let taxonomy = &model.taxonomy;
     let decided_at = decision.validate(|d| taxonomy.department(d).is_some())?;
     // Normalising and masking is cheap; the encoder is not, and the console has usually just
     // classified this very text.
-    let masked = state.dispatch.pipeline().clean(&decision.text);
+    let masked = model.pipeline().clean(&decision.text);
     let embedding = match state.recent.recall(&masked) {
         Some(embedding) => {
             state.metrics.feedback_embeddings_reused.inc();

@@ -8,6 +8,7 @@ mod console;
 mod error;
 mod feedback;
 mod metrics;
+mod model_slot;
 mod openapi;
 mod recent;
 mod record;
@@ -29,6 +30,7 @@ pub use auth::ApiKeys;
 pub use batcher::{BatchSettings, Batcher};
 pub use error::ApiError;
 pub use metrics::{refresh_kpis, Metrics};
+pub use model_slot::{ModelLoader, ModelSlot};
 pub use openapi::ApiDoc;
 pub use recent::RecentEmbeddings;
 
@@ -37,14 +39,16 @@ pub const RECENT_EMBEDDINGS: usize = 4096;
 pub use server::serve;
 pub use settings::ServerSettings;
 
-use crate::dispatch::DispatchModel;
 use crate::model::Encoder;
 use crate::text::TextPipeline;
 
 /// What every handler shares.
 pub struct AppState {
     pub api_keys: ApiKeys,
-    pub dispatch: Arc<DispatchModel>,
+    /// The model in service; `dispatch.current()` for one request (see [`ModelSlot`]).
+    pub dispatch: Arc<ModelSlot>,
+    /// Keys for `/admin/*` (none: the admin routes are refused).
+    pub admin_keys: ApiKeys,
     pub batcher: Batcher,
     pub metrics: Arc<Metrics>,
     pub encoder: Arc<Encoder>,
@@ -83,6 +87,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .route("/admin/reload", post(routes::reload))
         .route("/openapi.json", get(|| async { axum::Json(<ApiDoc as utoipa::OpenApi>::openapi()) }))
         .merge(v1)
         .layer(DefaultBodyLimit::max(body_limit))

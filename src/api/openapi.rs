@@ -16,6 +16,7 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
     paths(
         routes::healthz,
         routes::readyz,
+        routes::reload,
         routes::metrics,
         routes::segment,
         routes::embed,

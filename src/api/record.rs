@@ -84,7 +84,7 @@ pub async fn record_event(
     if at > now + chrono::Duration::days(1) {
         return Err(ApiError::unprocessable("invalid_time", "at is in the future"));
     }
-    let (store, dispatch) = (state.cases.clone(), state.dispatch.clone());
+    let (store, dispatch) = (state.cases.clone(), state.dispatch.current());
     let (id, ev) = (case_id.clone(), event.clone());
     let recorded = tokio::task::spawn_blocking(move || store.record_event(&id, &ev, at.timestamp(), |d| dispatch.taxonomy.department(d).is_some()))
         .await
@@ -153,7 +153,7 @@ pub async fn kpis(State(state): State<Arc<AppState>>, query: Result<Query<KpiQue
         return Err(ApiError::unprocessable("invalid_time", "from must be before to"));
     }
     if let Some(d) = &q.department {
-        if state.dispatch.taxonomy.department(d).is_none() {
+        if state.dispatch.current().taxonomy.department(d).is_none() {
             return Err(ApiError::unprocessable("unknown_department", format!("department {d:?} is not in the taxonomy")));
         }
     }

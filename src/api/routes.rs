@@ -48,6 +48,28 @@ pub async fn healthz() -> &'static str {
 
 /// The server only listens once the encoder is loaded and warmed up, so being able to
 /// answer means being ready.
+/// Reload the heads and the taxonomy from their configured folders without dropping a request
+/// (as SIGHUP does). Needs an admin key (`server.admin_key_file`); the model in service stays
+/// when the new one cannot be loaded.
+#[utoipa::path(post, path = "/admin/reload", responses(
+    (status = 200, description = "Reloaded; the versions now in service", body = crate::dispatch::ModelVersions),
+    (status = 401, description = "No admin key sent", body = ErrorBody),
+    (status = 403, description = "Wrong key, or no admin keys configured", body = ErrorBody),
+    (status = 500, description = "The new model could not be loaded; the old one still serves", body = ErrorBody)))]
+pub async fn reload(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Result<Json<crate::dispatch::ModelVersions>, ApiError> {
+    use axum::http::StatusCode;
+    if !state.admin_keys.enabled() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "admin_disabled", "no admin keys are configured (server.admin_key_file); send SIGHUP to reload"));
+    }
+    let presented = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        None => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an admin key is required: Authorization: Bearer KEY")),
+        Some(k) if !state.admin_keys.accepts(k.trim()) => return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the admin key is not valid")),
+        Some(_) => {}
+    }
+    state.dispatch.reload().await.map(Json).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reload_failed", e))
+}
+
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Models loaded and warmed up; `status` is `degraded` while the database does not answer (classification still works)", body = Object)))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     // Ready even when the database is away: classification needs only the model, so taking the
@@ -242,7 +264,7 @@ pub async fn classify(
     let classified = answer(&state, enqueue(&state, req.text, top_k)?).await?;
     state.recent.remember(&classified.text, &classified.embedding);
     let (feedback, cases, case) = (state.feedback.clone(), state.cases.clone(), req.id.clone());
-    let (precedents, dispatch) = (state.precedents, state.dispatch.clone());
+    let (precedents, dispatch) = (state.precedents, state.dispatch.current());
     let (classified, similar_cases, related) = tokio::task::spawn_blocking(move || -> Result<_, crate::feedback::FeedbackError> {
         let mut classified = classified;
         // The suggestion is the product; the history store only adds to it. A locked, full or
@@ -370,7 +392,7 @@ pub async fn classify_batch(
 
 #[utoipa::path(get, path = "/v1/taxonomy", responses((status = 200, description = "Topics and departments", body = Taxonomy)))]
 pub async fn taxonomy(State(state): State<Arc<AppState>>) -> Json<Taxonomy> {
-    Json(state.dispatch.taxonomy.clone())
+    Json(state.dispatch.current().taxonomy.clone())
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]

@@ -21,6 +21,8 @@ pub struct ServerSettings {
     /// A file of API keys, one per line (`#` comments). When set, every `/v1` route needs
     /// `Authorization: Bearer KEY`; health, readiness and metrics stay open.
     pub api_key_file: Option<PathBuf>,
+    /// Keys for `/admin/*` (reloading the model), one per line; unset refuses those routes.
+    pub admin_key_file: Option<PathBuf>,
     /// Origins allowed to call the API from a browser. Empty (the default) sends no CORS
     /// headers, so browsers on other origins are refused.
     pub cors_allowed_origins: Vec<String>,
@@ -56,6 +58,7 @@ impl Default for ServerSettings {
             max_batch_items: 64,
             batching: BatchSettings::default(),
             api_key_file: None,
+            admin_key_file: None,
             cors_allowed_origins: Vec::new(),
             feedback_db: PathBuf::from(crate::feedback::DEFAULT_FEEDBACK_DB),
             database_url: None,

@@ -212,6 +212,11 @@ impl DispatchModel {
     }
 
     /// The text pipeline the model reads with (normalisation and PII masking for storage).
+    /// The encoder, heads and taxonomy versions every answer carries.
+    pub fn versions(&self) -> &ModelVersions {
+        &self.versions
+    }
+
     pub fn pipeline(&self) -> &std::sync::Arc<TextPipeline> {
         &self.pipeline
     }

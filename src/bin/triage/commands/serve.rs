@@ -42,10 +42,23 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     encoder.embed(&["坐席：您好，请讲。市民：我家楼下饭店油烟很大。"])?;
     dispatch.classify("坐席：您好。市民：楼道里暖气不热。", 1)?;
     tracing::info!("encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
-    let dispatch = Arc::new(dispatch);
+    // Heads and taxonomy reload from the same folders (SIGHUP, POST /admin/reload).
+    let reload_settings = settings.clone();
+    let loader: Box<api::ModelLoader> = Box::new(move || {
+        let folder = reload_settings.model_folder().map_err(|e| e.to_string())?;
+        let folder = reload_settings.with_adapter(folder).map_err(|e| e.to_string())?;
+        hotline_triage::dispatch::DispatchModel::load(&folder, &reload_settings.encoder, &reload_settings.dispatch_paths())
+            .map(|m| m.with_weights(reload_settings.ranking))
+            .map_err(|e| e.to_string())
+    });
+    let dispatch = Arc::new(api::ModelSlot::new(Arc::new(dispatch), Some(loader)));
     let metrics = Arc::new(api::Metrics::default());
     let batcher = api::Batcher::start(dispatch.clone(), settings.server.batching.clone(), metrics.clone())?;
     let api_keys = match &settings.server.api_key_file {
+        Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,
+        None => api::ApiKeys::none(),
+    };
+    let admin_keys = match &settings.server.admin_key_file {
         Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,
         None => api::ApiKeys::none(),
     };
@@ -55,14 +68,14 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     // Every stored case, decision and merge writes an event, delivered to these sinks.
     let sinks = hotline_triage::publish::sinks(&settings.events)?;
     let outbox = hotline_triage::events::Outbox { sinks: sinks.iter().map(|s| s.name().to_string()).collect() };
-    let feedback = hotline_triage::feedback::FeedbackStore::open(database.clone(), dispatch.encoder().version())
+    let feedback = hotline_triage::feedback::FeedbackStore::open(database.clone(), dispatch.current().encoder().version())
         .with_context(|| "cannot open the feedback store")?
         .with_outbox(outbox.clone());
     let city_offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
     let cases = hotline_triage::cases::CaseStore::open(
         database.clone(),
-        dispatch.encoder().version(),
-        dispatch.encoder().dimension(),
+        dispatch.current().encoder().version(),
+        dispatch.current().encoder().dimension(),
         settings.cases.clone(),
     )
     .with_context(|| "cannot open the case store")?
@@ -70,6 +83,7 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     tracing::info!("case store: {} recent cases indexed", cases.indexed_len());
     let state = Arc::new(AppState {
         api_keys,
+        admin_keys,
         dispatch,
         batcher,
         metrics,
@@ -86,9 +100,11 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let publisher = (database.clone(), state.metrics.events.clone());
     let (kpi_state, kpi_every) = (state.clone(), settings.cases.kpi_refresh_secs);
+    let reload_slot = state.dispatch.clone();
     runtime.block_on(async move {
         hotline_triage::publish::start(publisher.0, sinks, &settings.events, publisher.1);
         tokio::spawn(api::refresh_kpis(kpi_state, std::time::Duration::from_secs(kpi_every.max(1))));
+        tokio::spawn(reload_on_sighup(reload_slot));
         let listener = tokio::net::TcpListener::bind(&settings.server.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
@@ -97,4 +113,17 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// SIGHUP reloads the heads and the taxonomy, as `POST /admin/reload` does.
+async fn reload_on_sighup(slot: Arc<api::ModelSlot>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /admin/reload");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        if let Err(e) = slot.reload().await {
+            tracing::error!(error = %e, "reload on SIGHUP failed; the model in service stays");
+        }
+    }
 }
