@@ -6,11 +6,14 @@
 //! - [`urgency`]: danger-now rules.
 
 pub mod error;
+pub mod evidence;
 pub mod precedents;
 pub mod ranking;
 pub mod taxonomy;
 pub mod ticket;
 pub mod urgency;
+
+use evidence::Evidence;
 
 use std::path::{Path, PathBuf};
 
@@ -225,6 +228,27 @@ impl DispatchModel {
         Ok(self.classify_batch(&[raw], top_k)?.remove(0))
     }
 
+    /// The words the department head weighs for `department` that also stand out in this
+    /// transcript (its TF-IDF keywords, which leave out function words and boilerplate).
+    fn head_reason(&self, department: &str, dept_lex: &crate::model::lexical::SparseVector, keywords: &[crate::text::Keyword]) -> Option<String> {
+        let k = self.department.meta.labels.iter().position(|l| l == department)?;
+        let mut words: Vec<String> = Vec::new();
+        let salient = |w: &str| keywords.iter().any(|k| k.word == w);
+        for (f, _) in self.department.lexical_reasons(dept_lex, k, 60).into_iter().filter(|(f, _)| f.starts_with("w:")) {
+            let w = head_label(&f);
+            if !salient(&w) {
+                continue;
+            }
+            if w.chars().count() >= 2 && !words.iter().any(|x| x.contains(&w) || w.contains(x.as_str())) {
+                words.push(w);
+            }
+            if words.len() == 4 {
+                break;
+            }
+        }
+        (!words.is_empty()).then(|| format!("关键词: {}", words.join("、")))
+    }
+
     fn suggest(&self, p: crate::text::PreparedTranscript, embedding: &[f32], top_k: usize) -> DispatchSuggestion {
         let t = terms(&p.tokens, &p.text);
         let tax = &self.taxonomy;
@@ -252,61 +276,53 @@ impl DispatchModel {
         let topic_probs: Vec<(String, f32)> = topics.iter().map(|t| (t.id.clone(), t.score)).collect();
         let prior = ranking::topic_prior(tax, &topic_probs);
         let (duties, hits) = ranking::duty_matches(tax, &p.text);
-        let scores = ranking::combine(&self.weights, &head, &prior, &duties);
+        // The topic the prior's reason names is the final one, known only after the ranking.
+        let final_topic: std::cell::OnceCell<(String, f32)> = std::cell::OnceCell::new();
+        let (scores, departments) = {
+            let w = &self.weights;
+            let units = [
+                Evidence::new("department_head", w.department_head, head, |i| self.head_reason(&tax.departments[i].id, &dept_lex, &p.keywords)),
+                Evidence::new("topic_prior", w.topic_prior, prior.clone(), |i| {
+                    let (id, score) = final_topic.get()?;
+                    let topic = tax.topic(id).filter(|t| prior[i] > 0.0 && t.departments.contains(&tax.departments[i].id))?;
+                    Some(format!("话题: {} {:.2}", topic.name, score))
+                }),
+                Evidence::new("duties", w.duties, duties, |i| (!hits[i].is_empty()).then(|| format!("职责匹配: {}", hits[i].join("、")))),
+            ];
+            let scores = evidence::compose(&units);
+            let mut order: Vec<usize> = (0..scores.len()).collect();
+            order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
 
+            // The final topics lean on the ranked departments: a call routed to 燃气集团 is about
+            // utilities whatever words the topic head keyed on.
+            let implied = ranking::department_topics(tax, &scores, &topic_probs);
+            let share = w.topic_from_departments.clamp(0.0, 1.0);
+            for t in topics.iter_mut() {
+                if let Some(i) = tax.topics.iter().position(|x| x.id == t.id) {
+                    t.score = (1.0 - share) * t.score + share * implied[i];
+                }
+            }
+            topics.sort_by(|a, b| b.score.total_cmp(&a.score));
+            if let Some(top) = topics.first() {
+                let _ = final_topic.set((top.id.clone(), top.score));
+            }
+            // Reasons in the order an operator reads them: the words, the duties, the topic.
+            let reading_order = [0, 2, 1];
+            let departments: Vec<ScoredDepartment> = order
+                .iter()
+                .take(top_k)
+                .enumerate()
+                .filter(|&(rank, &i)| rank == 0 || scores[i] >= w.min_score)
+                .map(|(_, &i)| {
+                    let d = &tax.departments[i];
+                    let reasons = reading_order.iter().filter_map(|&u| units[u].reason(i)).collect();
+                    ScoredDepartment { id: d.id.clone(), name: d.name.clone(), score: scores[i], reasons }
+                })
+                .collect();
+            (scores, departments)
+        };
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-
-        // The final topics lean on the ranked departments: a call routed to 燃气集团 is about
-        // utilities whatever words the topic head keyed on.
-        let implied = ranking::department_topics(tax, &scores, &topic_probs);
-        let share = self.weights.topic_from_departments.clamp(0.0, 1.0);
-        for t in topics.iter_mut() {
-            if let Some(i) = tax.topics.iter().position(|x| x.id == t.id) {
-                t.score = (1.0 - share) * t.score + share * implied[i];
-            }
-        }
-        topics.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let departments: Vec<ScoredDepartment> = order
-            .iter()
-            .take(top_k)
-            .enumerate()
-            .filter(|&(rank, &i)| rank == 0 || scores[i] >= self.weights.min_score)
-            .map(|(_, i)| i)
-            .map(|&i| {
-                let d = &tax.departments[i];
-                let mut reasons = Vec::new();
-                if let Some(k) = self.department.meta.labels.iter().position(|l| l == &d.id) {
-                    let mut words: Vec<String> = Vec::new();
-                    // Reasons a person can read: whole words that the head weighs for this
-                    // department AND that stand out in this transcript (its TF-IDF keywords,
-                    // which leave out function words and boilerplate).
-                    let salient = |w: &str| p.keywords.iter().any(|k| k.word == w);
-                    for (f, _) in self.department.lexical_reasons(&dept_lex, k, 60).into_iter().filter(|(f, _)| f.starts_with("w:")) {
-                        let w = head_label(&f);
-                        if !salient(&w) {
-                            continue;
-                        }
-                        if w.chars().count() >= 2 && !words.iter().any(|x| x.contains(&w) || w.contains(x.as_str())) {
-                            words.push(w);
-                        }
-                        if words.len() == 4 {
-                            break;
-                        }
-                    }
-                    if !words.is_empty() {
-                        reasons.push(format!("关键词: {}", words.join("、")));
-                    }
-                }
-                if !hits[i].is_empty() {
-                    reasons.push(format!("职责匹配: {}", hits[i].join("、")));
-                }
-                if let Some(top) = topics.first().filter(|t| prior[i] > 0.0 && tax.topic(&t.id).is_some_and(|x| x.departments.contains(&d.id))) {
-                    reasons.push(format!("话题: {} {:.2}", top.name, top.score));
-                }
-                ScoredDepartment { id: d.id.clone(), name: d.name.clone(), score: scores[i], reasons }
-            })
-            .collect();
 
         let best = order[0];
         let second = order.get(1).map(|&i| scores[i]).unwrap_or(0.0);

@@ -101,17 +101,6 @@ pub fn duty_matches(taxonomy: &Taxonomy, text: &str) -> (Vec<f32>, Vec<Vec<Strin
     (dist, hits)
 }
 
-/// The mixed score of each department (sums to 1 when the head's probabilities do).
-pub fn combine(weights: &Weights, head: &[f32], prior: &[f32], duties: &[f32]) -> Vec<f32> {
-    let duty_weight = if duties.iter().any(|x| *x > 0.0) { weights.duties } else { 0.0 };
-    let total = weights.department_head + weights.topic_prior + duty_weight;
-    head.iter()
-        .zip(prior)
-        .zip(duties)
-        .map(|((h, p), d)| (weights.department_head * h + weights.topic_prior * p + duty_weight * d) / total)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,14 +155,5 @@ mod tests {
             assert!(topic(&topics, leaning) > 1.5 * topic(&topics, other), "{leaning}: {topics:?}");
             assert_eq!(topic(&topics, "transport"), 0.0, "transport does not list 市场监管局");
         }
-    }
-
-    #[test]
-    fn combined_scores_stay_a_distribution() {
-        let w = Weights::default();
-        let s = combine(&w, &[0.7, 0.3], &[0.5, 0.5], &[0.0, 1.0]);
-        assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-5);
-        let s = combine(&w, &[0.7, 0.3], &[0.5, 0.5], &[0.0, 0.0]);
-        assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-5, "no keyword hit: its weight is shared out");
     }
 }
