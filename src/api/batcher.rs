@@ -128,6 +128,8 @@ impl Worker {
             let top_k = batch.iter().map(|j| j.top_k).max().unwrap_or(1);
             let started = Instant::now();
             let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
+            // Taken again now the batch is complete: a reload during the gathering counts.
+            let model = self.model.current();
             // A panic inside the model must cost this batch, not the compute thread.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.classify_batch_embedded(&texts, top_k)));
             self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
