@@ -37,11 +37,7 @@ pub fn bench(size: usize, queries: usize) -> Result<()> {
 
 /// The case store for offline commands on the service's database (no embeddings are read).
 fn open_record(settings: &Settings, db: Option<String>) -> Result<hotline_triage::cases::CaseStore> {
-    let target = db.unwrap_or_else(|| settings.server.database());
-    if !hotline_triage::store::is_postgres_url(&target) && !Path::new(&target).is_file() {
-        anyhow::bail!("{target}: no database there (the server creates it on its first start)");
-    }
-    Ok(hotline_triage::cases::CaseStore::open(hotline_triage::store::open(&target)?, "", 1, settings.cases.clone())?)
+    Ok(hotline_triage::cases::CaseStore::open(super::open_existing_database(settings, db)?, "", 1, settings.cases.clone())?)
 }
 
 pub fn import(settings: &Settings, input: &Path, errors: &Path, db: Option<String>) -> Result<()> {
@@ -57,11 +53,8 @@ pub fn import(settings: &Settings, input: &Path, errors: &Path, db: Option<Strin
 pub fn kpis(settings: &Settings, dir: &Path, from: Option<String>, to: Option<String>, db: Option<String>) -> Result<()> {
     let store = open_record(settings, db)?;
     let offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
-    let parse = |name: &str, t: Option<String>| -> Result<Option<i64>> {
-        t.map(|t| hotline_triage::cases::time::parse_case_time(&t, offset).map(|d| d.timestamp()).map_err(|e| anyhow::anyhow!("--{name}: {e}"))).transpose()
-    };
-    let to = parse("to", to)?.unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let from = parse("from", from)?.unwrap_or(to - 28 * 86_400);
+    let to = to.map(|t| super::city_time(settings, "to", &t)).transpose()?.map_or_else(|| chrono::Utc::now().timestamp(), |t| t.timestamp());
+    let from = from.map(|t| super::city_time(settings, "from", &t)).transpose()?.map_or(to - 28 * 86_400, |t| t.timestamp());
     anyhow::ensure!(from < to, "--from must be before --to");
     let filter = hotline_triage::cases::kpis::KpiFilter { from, to, ..Default::default() };
     let report = store.kpis(&filter, offset.local_minus_utc() as i64, 0.01)?;

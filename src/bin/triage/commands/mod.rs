@@ -33,3 +33,19 @@ pub fn load_dispatch(settings: &Settings) -> Result<hotline_triage::dispatch::Di
     tracing::info!("dispatch model loaded in {:.2}s", started.elapsed().as_secs_f64());
     Ok(model)
 }
+
+/// The service's database for offline commands: `db`, else the configured one. It must exist
+/// already: a typo in a path should not quietly create an empty database and report nothing.
+pub fn open_existing_database(settings: &Settings, db: Option<String>) -> Result<std::sync::Arc<dyn hotline_triage::store::Database>> {
+    let target = db.unwrap_or_else(|| settings.server.database());
+    if !hotline_triage::store::is_postgres_url(&target) && !std::path::Path::new(&target).is_file() {
+        anyhow::bail!("{target}: no feedback database there (server.feedback_db; the server creates it on its first start)");
+    }
+    Ok(hotline_triage::store::open(&target)?)
+}
+
+/// A time flag: RFC 3339, or a wall-clock time in the city's zone (`cases.time_offset`).
+pub fn city_time(settings: &Settings, flag: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    let offset = hotline_triage::cases::time::city_offset(&settings.cases.time_offset).map_err(anyhow::Error::msg)?;
+    hotline_triage::cases::time::parse_case_time(raw, offset).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+}
