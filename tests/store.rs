@@ -345,7 +345,8 @@ fn the_case_record_takes_each_step_once_in_order_on_both_engines() {
         assert_eq!(store.record_event("c1", &step("e5", "satisfaction", None), t0 + 8_000, known).unwrap(), Recorded::New(CaseState::Rated), "{engine}");
         store.observe(&case("c2", 0, "燃气味", "utilities", &[1.0, 0.0, 0.0])).unwrap();
         assert!(matches!(store.record_event("c2", &step("e1", "dispatched", Some("gas_group")), t0, known), Err(CaseEventError::Conflict(_))), "{engine}: another case's event id");
-        let steps = store.case_events("c1").unwrap();
+        let steps = store.case_events("c1").unwrap().expect("c1 is stored");
+        assert!(store.case_events("nobody").unwrap().is_none(), "{engine}");
         assert_eq!(steps.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["dispatched", "returned", "redispatched", "resolved", "satisfaction"], "{engine}");
         assert_eq!(steps[1].department.as_deref(), Some("gas_group"), "{engine}: returned by the department that had it");
         assert_eq!(store.final_departments(0, i64::MAX).unwrap(), [("燃气味".to_string(), "fire_rescue".to_string())], "{engine}: c2 was never dispatched");

@@ -38,7 +38,8 @@ pub struct HotspotsResponse {
     pub hot_spots: Vec<HotSpot>,
 }
 
-fn time_param(state: &AppState, name: &str, raw: Option<&str>, default: chrono::DateTime<chrono::Utc>) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+/// A time parameter (RFC 3339 or city wall-clock time), or `default`; 422 `invalid_time` names it.
+pub(super) fn time_param(state: &AppState, name: &str, raw: Option<&str>, default: chrono::DateTime<chrono::Utc>) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     match raw {
         None => Ok(default),
         Some(t) => parse_case_time(t, state.city_offset).map_err(|e| ApiError::unprocessable("invalid_time", format!("{name}: {e}"))),

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
 use super::routes::{internal, RequestErrors};
+use super::cases::time_param;
 use super::AppState;
 use crate::cases::kpis::{KpiFilter, KpiReport};
 use crate::cases::record::{CaseEvent, CaseState};
 use crate::cases::store::{CaseEventError, Recorded};
-use crate::cases::time::parse_case_time;
 
 /// Drift alarms report a department at p below this.
 pub const DRIFT_ALPHA: f64 = 0.01;
@@ -77,10 +77,7 @@ pub async fn record_event(
 ) -> Result<(StatusCode, Json<CaseEventReceipt>), ApiError> {
     let Json(event) = body?;
     let now = chrono::Utc::now();
-    let at = match &event.at {
-        None => now,
-        Some(t) => parse_case_time(t, state.city_offset).map_err(|e| ApiError::unprocessable("invalid_time", format!("at: {e}")))?,
-    };
+    let at = time_param(&state, "at", event.at.as_deref(), now)?;
     if at > now + chrono::Duration::days(1) {
         return Err(ApiError::unprocessable("invalid_time", "at is in the future"));
     }
@@ -103,12 +100,9 @@ pub async fn record_event(
 pub async fn case_events(State(state): State<Arc<AppState>>, Path(case_id): Path<String>) -> Result<Json<CaseHistory>, ApiError> {
     let store = state.cases.clone();
     let id = case_id.clone();
-    let (known, rows) = tokio::task::spawn_blocking(move || Ok::<_, crate::feedback::FeedbackError>((store.contains(&id)?, store.case_events(&id)?)))
-        .await
-        .map_err(internal)??;
-    if !known {
+    let Some(rows) = tokio::task::spawn_blocking(move || store.case_events(&id)).await.map_err(internal)?? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_case", format!("no case {case_id:?}")));
-    }
+    };
     let state_now = crate::cases::record::state_of(&rows);
     let events = rows
         .into_iter()
@@ -142,13 +136,9 @@ pub struct KpiQuery {
     (status = 422, description = "Bad time or filter", body = ErrorBody)))]
 pub async fn kpis(State(state): State<Arc<AppState>>, query: Result<Query<KpiQuery>, QueryRejection>) -> Result<Json<KpiReport>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::unprocessable("invalid_query", e.body_text()))?;
-    let parse = |name: &str, raw: &Option<String>| -> Result<Option<i64>, ApiError> {
-        raw.as_deref()
-            .map(|t| parse_case_time(t, state.city_offset).map(|d| d.timestamp()).map_err(|e| ApiError::unprocessable("invalid_time", format!("{name}: {e}"))))
-            .transpose()
-    };
-    let to = parse("to", &q.to)?.unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let from = parse("from", &q.from)?.unwrap_or(to - 28 * 86_400);
+    let to = time_param(&state, "to", q.to.as_deref(), chrono::Utc::now())?;
+    let from = time_param(&state, "from", q.from.as_deref(), to - chrono::Duration::days(28))?.timestamp();
+    let to = to.timestamp();
     if from >= to {
         return Err(ApiError::unprocessable("invalid_time", "from must be before to"));
     }

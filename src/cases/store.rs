@@ -464,9 +464,9 @@ impl CaseStore {
         Ok(self.db.with_cases(false, |t| t.final_departments(from, to))?)
     }
 
-    /// A case's recorded steps, in the order they arrived.
-    pub fn case_events(&self, case_id: &str) -> Result<Vec<crate::store::CaseEventRow>, FeedbackError> {
-        Ok(self.db.with_cases(false, |t| t.case_events(case_id))?)
+    /// A case's recorded steps, in the order they arrived; None when no such case is stored.
+    pub fn case_events(&self, case_id: &str) -> Result<Option<Vec<crate::store::CaseEventRow>>, FeedbackError> {
+        Ok(self.db.with_cases(false, |t| if t.contains(case_id)? { t.case_events(case_id).map(Some) } else { Ok(None) })?)
     }
 
     pub fn contains(&self, case_id: &str) -> Result<bool, FeedbackError> {
