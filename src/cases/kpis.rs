@@ -103,14 +103,13 @@ struct Outcome {
 }
 
 fn outcome(r: &RecordRow, events: &[&CaseEventRow]) -> Outcome {
-    let owned: Vec<CaseEventRow> = events.iter().map(|e| (*e).clone()).collect();
     let suggested: Vec<String> = r.suggested.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_else(|| vec![r.department.clone()]);
     let first = |kind: &[&str]| events.iter().find(|e| kind.contains(&e.kind.as_str())).map(|e| e.at);
     Outcome {
         at: r.at,
         topic: r.topic.clone(),
         district: r.district.clone(),
-        department: current_department(&owned).unwrap_or_else(|| r.department.clone()),
+        department: current_department(events.iter().copied()).unwrap_or_else(|| r.department.clone()),
         suggested,
         dispatched_at: first(&["dispatched"]),
         dispatched_to: events.iter().filter(|e| e.kind == "dispatched" || e.kind == "redispatched").filter_map(|e| e.department.clone()).collect(),

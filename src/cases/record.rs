@@ -144,8 +144,8 @@ pub fn validate(event: &CaseEvent, case_id: &str, history: &[CaseEventRow], at: 
 }
 
 /// The department that has the case now: the last one it was dispatched to.
-pub fn current_department(events: &[CaseEventRow]) -> Option<String> {
-    events.iter().rev().find(|e| e.kind == "dispatched" || e.kind == "redispatched").and_then(|e| e.department.clone())
+pub fn current_department<'e>(events: impl IntoIterator<Item = &'e CaseEventRow, IntoIter: DoubleEndedIterator>) -> Option<String> {
+    events.into_iter().rev().find(|e| e.kind == "dispatched" || e.kind == "redispatched").and_then(|e| e.department.clone())
 }
 
 #[cfg(test)]
