@@ -87,4 +87,22 @@ fn steps_are_recorded_once_in_order_and_the_rates_follow() {
     assert_eq!(rows[0]["cases"], 2, "{rows}");
     assert_eq!(rows[0]["department_first"], 1.0, "both were dispatched where the model said first: {rows}");
     assert_eq!(rows[0]["department_first"], rows[1]["department_first"], "the same heads score the same: {rows}");
+
+    // Another ticket system's export, as JSON lines and as CSV: good rows are recorded, a row
+    // seen before counts once, and every bad row goes to the errors file.
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("steps.jsonl");
+    std::fs::write(&jsonl, "{\"case_id\": \"R-2\", \"event_id\": \"imp-1\", \"type\": \"responded\"}\n{\"case_id\": \"R-2\", \"event_id\": \"ev-9\", \"type\": \"dispatched\", \"department\": \"gas_group\"}\nnot json\n").unwrap();
+    let csv = dir.path().join("steps.csv");
+    std::fs::write(&csv, "case_id,event_id,type,department,operator_id,reason,rating,at\nR-2,imp-2,resolved,,,,,\nnobody,imp-3,dispatched,gas_group,,,,\n").unwrap();
+    for (input, expected) in [(&jsonl, (3, 1, 1, 1)), (&csv, (2, 1, 0, 1))] {
+        let errors = dir.path().join("errors.jsonl");
+        let out = common::triage().args(["cases", "import", "--input"]).arg(input).arg("--errors").arg(&errors).arg("--db").arg(&server.feedback_db).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((s["rows"].as_u64().unwrap(), s["recorded"].as_u64().unwrap(), s["repeats"].as_u64().unwrap(), s["errors"].as_u64().unwrap()), expected, "{s}");
+        assert_eq!(std::fs::read_to_string(&errors).unwrap().lines().count() as u64, expected.3);
+    }
+    let history = http(port, "GET", "/v1/cases/R-2/events", None, b"").unwrap().json();
+    assert_eq!(history["state"], "closed", "{history:#}");
 }

@@ -77,26 +77,24 @@ pub fn import(store: &CaseStore, input: &Path, errors: &Path, offset: chrono::Fi
     }
     let mut out = std::io::BufWriter::new(std::fs::File::create(errors).map_err(io(errors))?);
     let mut summary = ImportSummary::default();
+    // Row by row: an export of years of cases need not fit in memory.
     let rows: Box<dyn Iterator<Item = (u64, Result<ExportedStep, String>)>> = if input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        let mut reader = csv::Reader::from_path(input).map_err(|e| ImportFailure::Csv { path: input.display().to_string(), reason: e.to_string() })?;
-        let headers = reader.headers().map_err(|e| ImportFailure::Csv { path: input.display().to_string(), reason: e.to_string() })?.clone();
-        let rows: Vec<(u64, Result<ExportedStep, String>)> = reader
-            .records()
-            .map(|r| match r {
-                Ok(rec) => (rec.position().map_or(0, |p| p.line()), rec.deserialize(Some(&headers)).map_err(|e| e.to_string())),
-                Err(e) => (e.position().map_or(0, |p| p.line()), Err(e.to_string())),
-            })
-            .collect();
-        Box::new(rows.into_iter())
+        let csv_err = |e: csv::Error| ImportFailure::Csv { path: input.display().to_string(), reason: e.to_string() };
+        let mut reader = csv::Reader::from_path(input).map_err(csv_err)?;
+        let headers = reader.headers().map_err(csv_err)?.clone();
+        Box::new(reader.into_records().map(move |r| match r {
+            Ok(rec) => (rec.position().map_or(0, |p| p.line()), rec.deserialize(Some(&headers)).map_err(|e| e.to_string())),
+            Err(e) => (e.position().map_or(0, |p| p.line()), Err(e.to_string())),
+        }))
     } else {
         let file = std::fs::File::open(input).map_err(io(input))?;
-        let lines: Vec<(u64, Result<ExportedStep, String>)> = BufReader::new(file)
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
-            .map(|(i, l)| (i as u64 + 1, l.map_err(|e| e.to_string()).and_then(|l| serde_json::from_str(&l).map_err(|e| e.to_string()))))
-            .collect();
-        Box::new(lines.into_iter())
+        Box::new(
+            BufReader::new(file)
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                .map(|(i, l)| (i as u64 + 1, l.map_err(|e| e.to_string()).and_then(|l| serde_json::from_str(&l).map_err(|e| e.to_string())))),
+        )
     };
     for (line, row) in rows {
         summary.rows += 1;
