@@ -300,7 +300,9 @@ impl CaseStore {
         };
         let indexed = &mut *indexed;
         let (related, row_id, seq, code, topic) = self.db.with_cases(true, |t| {
-            self.catch_up(t, indexed)?;
+            if self.db.shared() {
+                self.catch_up(t, indexed)?;
+            }
             if let Some(existing) = t.row_of(&case.case_id)? {
                 indexed.index.remove(existing);
             }

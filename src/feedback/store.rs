@@ -70,15 +70,20 @@ impl From<DecisionRecord> for StoredFeedback {
 }
 
 impl Index {
-    /// Replace a decision's entry by what the database now holds for it.
-    fn apply(&mut self, row: EmbeddingRow, encoder: &str) {
+    /// Add a decision's embedding, when it has one from `encoder`.
+    fn insert(&mut self, row: EmbeddingRow, encoder: &str) {
         self.seq = self.seq.max(row.seq);
-        self.cases.retain(|c| c.case_id != row.case_id);
         if let (Some(e), Some(blob)) = (row.encoder, row.embedding) {
             if e == encoder {
                 self.cases.push(IndexedCase { case_id: row.case_id, vector: from_blob(&blob) });
             }
         }
+    }
+
+    /// Replace a decision's entry by what the database now holds for it.
+    fn apply(&mut self, row: EmbeddingRow, encoder: &str) {
+        self.cases.retain(|c| c.case_id != row.case_id);
+        self.insert(row, encoder);
     }
 }
 
@@ -88,12 +93,7 @@ impl FeedbackStore {
         let rows = db.with_feedback(false, |t| t.embeddings())?;
         let mut index = Index::default();
         for row in rows {
-            index.seq = index.seq.max(row.seq);
-            if let (Some(e), Some(blob)) = (row.encoder, row.embedding) {
-                if e == encoder {
-                    index.cases.push(IndexedCase { case_id: row.case_id, vector: from_blob(&blob) });
-                }
-            }
+            index.insert(row, encoder);
         }
         Ok(FeedbackStore { db, index: RwLock::new(index), encoder: encoder.to_string(), outbox: None })
     }
@@ -189,8 +189,9 @@ impl FeedbackStore {
     /// The `k` stored cases nearest to `vector`, leaving out `exclude` (the case itself).
     pub fn similar(&self, vector: &[f32], k: usize, exclude: Option<&str>) -> Result<Vec<SimilarCase>, FeedbackError> {
         let query = unit(vector);
+        // Other replicas' decisions first; a database this process alone writes has none.
         let seq = self.index.read().unwrap_or_else(|p| p.into_inner()).seq;
-        let changed = self.db.with_feedback(false, |t| t.embeddings_after(seq))?;
+        let changed = if self.db.shared() { self.db.with_feedback(false, |t| t.embeddings_after(seq))? } else { Vec::new() };
         if !changed.is_empty() {
             let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
             for row in changed {
@@ -211,6 +212,9 @@ impl FeedbackStore {
             scored.truncate(k);
             scored
         };
+        if best.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<String> = best.iter().map(|(_, id)| id.clone()).collect();
         let found = self.db.with_feedback(false, |t| t.excerpts(&ids))?;
         let by_id: std::collections::HashMap<String, (String, String, String)> = found.into_iter().map(|(id, text, chosen, at)| (id, (text, chosen, at))).collect();

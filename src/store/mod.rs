@@ -166,6 +166,9 @@ pub trait Database: Send + Sync {
     fn engine(&self) -> &'static str;
     /// The file, or the server and database (never the password), for logs.
     fn target(&self) -> String;
+    /// Whether other processes (replicas) write to it too, so readers must catch up on their
+    /// changes; an SQLite file has one writer, this process.
+    fn shared(&self) -> bool;
     fn cases(&self, write: bool, work: CaseWork<'_>) -> StoreResult<()>;
     fn feedback(&self, write: bool, work: FeedbackWork<'_>) -> StoreResult<()>;
     fn events(&self, work: EventWork<'_>) -> StoreResult<()>;

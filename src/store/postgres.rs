@@ -82,6 +82,10 @@ impl Database for PostgresDatabase {
         self.target.clone()
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn cases(&self, write: bool, work: &mut dyn FnMut(&mut dyn CaseTable) -> StoreResult<()>) -> StoreResult<()> {
         self.run(write, CASES_LOCK, |tx| work(&mut Pg(tx)))
     }

@@ -69,6 +69,10 @@ impl Database for SqliteDatabase {
         self.path.display().to_string()
     }
 
+    fn shared(&self) -> bool {
+        false
+    }
+
     fn cases(&self, write: bool, work: &mut dyn FnMut(&mut dyn CaseTable) -> StoreResult<()>) -> StoreResult<()> {
         let conn = lock(&self.cases);
         let tx = transaction(&conn, write)?;
