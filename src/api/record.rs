@@ -106,7 +106,7 @@ pub async fn case_events(State(state): State<Arc<AppState>>, Path(case_id): Path
     let state_now = crate::cases::record::state_of(&rows);
     let events = rows
         .into_iter()
-        .map(|r| CaseStep { event_id: r.event_id, kind: r.kind, department: r.department, operator_id: r.operator_id, reason: r.reason, rating: r.rating, at: crate::cases::store::rfc3339(r.at) })
+        .map(|r| CaseStep { event_id: r.event_id, kind: r.kind, department: r.department, operator_id: r.operator_id, reason: r.reason, rating: r.rating, at: crate::cases::time::rfc3339(r.at) })
         .collect();
     Ok(Json(CaseHistory { case_id, state: state_now, events }))
 }

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::store::{rfc3339, CaseStore, StoredCase};
+use super::store::{CaseStore, StoredCase};
+use super::time::rfc3339;
 use crate::feedback::FeedbackError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

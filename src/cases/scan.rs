@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use super::hotspots::{describe, scan_timeline, HotSpot};
 use super::report::{self, RunSummary, Timeline};
-use super::store::{rfc3339, CaseStore, NewCase};
+use super::store::{CaseStore, NewCase};
+use super::time::rfc3339;
 use super::time::{city_offset, parse_case_time};
 use super::reader::{CaseReader, FieldSpec, InputFormat, ReadError};
 use super::CaseSettings;

@@ -190,7 +190,7 @@ fn code_from_blob(b: &[u8]) -> Option<[u64; super::index::CODE_BITS / 64]> {
 
 const DAY: i64 = 86_400;
 
-pub use super::time::rfc3339;
+use super::time::rfc3339;
 
 impl CaseStore {
     /// Open the store on `db` and load the recent window's codes.
@@ -299,7 +299,7 @@ impl CaseStore {
             embedding: quantize(&query),
         };
         let indexed = &mut *indexed;
-        let (related, row_id, seq, code, topic) = self.db.with_cases(true, |t| {
+        let (related, row_id, seq, code, topic, purged) = self.db.with_cases(true, |t| {
             if self.db.shared() {
                 self.catch_up(t, indexed)?;
             }
@@ -321,8 +321,11 @@ impl CaseStore {
             let group = t.merged_group(row_id)?.or(joined.map(|n| n.group)).unwrap_or(row_id);
             t.set_group(row_id, group)?;
             let group_size = t.group_size(group, since)?;
-            if indexed.newest.max(at) - indexed.last_purge > 3600 {
-                t.purge_before(indexed.newest.max(at) - self.settings.retention_days as i64 * DAY)?;
+            // Hourly, by the store's clock: old cases leave the database here, the index below.
+            let newest = indexed.newest.max(at);
+            let purged = newest - indexed.last_purge > 3600;
+            if purged {
+                t.purge_before(newest - self.settings.retention_days as i64 * DAY)?;
             }
             if let Some(outbox) = &self.outbox {
                 let body = serde_json::json!({"case": {
@@ -338,13 +341,13 @@ impl CaseStore {
                 duplicate_of,
                 group,
             };
-            Ok((related, row_id, seq, code, topic))
+            Ok((related, row_id, seq, code, topic, purged))
         })?;
 
         indexed.index.insert_code(row_id, at, topic, code);
         indexed.seq = indexed.seq.max(seq);
         indexed.newest = indexed.newest.max(at);
-        if indexed.newest - indexed.last_purge > 3600 {
+        if purged {
             let newest = indexed.newest;
             indexed.index.evict_before(newest - self.window());
             indexed.last_purge = newest;
