@@ -4,8 +4,11 @@
 Same texts, same weights (`triage model export-hf`: our Q4_0 blocks expanded to f32), same
 tokenizer.json, same "query: " prefix, same truncation, same thread count, mean pooling.
 
-- PyTorch: Hugging Face transformers' BertModel on CPU.
-- ONNX Runtime: the same model exported with torch.onnx (opset 17), CPU execution provider.
+- PyTorch: Hugging Face transformers' BertModel on CPU, f32, and with dynamic int8 on every
+  Linear (`torch.ao.quantization.quantize_dynamic`, qint8).
+- ONNX Runtime: the same model exported with torch.onnx (opset 17), CPU execution provider,
+  f32, and with dynamic int8 (`onnxruntime.quantization.quantize_dynamic`, QInt8 weights per
+  channel).
 
 Batch size 1 runs one text per call. Batch size N runs the texts N at a time, in input order
 (padding to the longest of each batch, as a plain loop over a file does), and, as a second row,
@@ -84,7 +87,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-sizes", default="1,32")
-    ap.add_argument("--runtimes", default="torch,onnxruntime")
+    ap.add_argument("--runtimes", default="torch,torch-int8,onnxruntime,onnxruntime-int8")
     ap.add_argument("--latency-text", type=Path, help="a transcript whose single-text latency is measured (median of 30 runs)")
     ap.add_argument("--parity", type=Path, help="JSON lines of our embeddings ({\"vector\"}) for the first texts; prints the cosine")
     args = ap.parse_args()
@@ -135,40 +138,76 @@ def main():
 
     runtimes = args.runtimes.split(",")
     sizes = [int(b) for b in args.batch_sizes.split(",")]
-    name_torch = f"PyTorch {torch.__version__} (transformers)"
-    if "torch" in runtimes:
+
+    def all_measurements(name, run, isa):
+        print(json.dumps({"runtime_info": name, "isa": isa}), flush=True)
         if args.latency_text:
-            latency(name_torch, torch_run)
+            latency(name, run)
         for b in sizes:
             for sort in ([False] if b == 1 else [False, True]):
-                print(json.dumps(measure(name_torch, torch_run, encoded, b, sort, args.threads, args.max_tokens)), flush=True)
+                print(json.dumps(measure(name, run, encoded, b, sort, args.threads, args.max_tokens)), flush=True)
 
-    if "onnxruntime" in runtimes:
+    # The kernels' instruction set as PyTorch reports it (ATen's dispatch; oneDNN and FBGEMM
+    # choose theirs by CPUID too).
+    torch_isa = f"ATen {torch.backends.cpu.get_cpu_capability()}"
+    if "torch" in runtimes:
+        all_measurements(f"PyTorch {torch.__version__} (transformers)", torch_run, torch_isa)
+
+    if "torch-int8" in runtimes:
+        fp32_model = model
+        quantized = torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, dtype=torch.qint8)
+
+        def torch_int8_run(ids, mask):
+            with torch.inference_mode():
+                out = quantized(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state
+            return mean_pool(out.numpy(), mask)
+
+        all_measurements(f"PyTorch {torch.__version__} dynamic int8", torch_int8_run, f"{torch_isa}, {torch.backends.quantized.engine}")
+
+    if "onnxruntime" in runtimes or "onnxruntime-int8" in runtimes:
         import onnxruntime as ort
 
         onnx_path = args.model / "model.onnx"
         if not onnx_path.exists():
+            class Hidden(torch.nn.Module):
+                """Keyword arguments only: transformers 5's forward takes others positionally."""
+
+                def __init__(self, bert):
+                    super().__init__()
+                    self.bert = bert
+
+                def forward(self, input_ids, attention_mask):
+                    return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
             ids = torch.ones((2, 16), dtype=torch.long)
-            torch.onnx.export(model, (ids, torch.ones_like(ids)), str(onnx_path), input_names=["input_ids", "attention_mask"],
-                              output_names=["last_hidden_state"], opset_version=17,
+            torch.onnx.export(Hidden(model).eval(), (ids, torch.ones_like(ids)), str(onnx_path), input_names=["input_ids", "attention_mask"],
+                              output_names=["last_hidden_state"], opset_version=17, dynamo=False,
                               dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
                                             "last_hidden_state": {0: "batch", 1: "seq"}})
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = args.threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
 
-        def ort_run(ids, mask):
-            out = session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0]
-            return mean_pool(out, mask)
+        def session_run(path):
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = args.threads
+            so.inter_op_num_threads = 1
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
-        name = f"ONNX Runtime {ort.__version__}"
-        if args.latency_text:
-            latency(name, ort_run)
-        for b in sizes:
-            for sort in ([False] if b == 1 else [False, True]):
-                print(json.dumps(measure(name, ort_run, encoded, b, sort, args.threads, args.max_tokens)), flush=True)
+            def ort_run(ids, mask):
+                out = session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0]
+                return mean_pool(out, mask)
+            return ort_run
+
+        # MLAS picks its kernels by CPUID and does not say which.
+        isa = "MLAS, chosen by CPUID (not reported)"
+        if "onnxruntime" in runtimes:
+            all_measurements(f"ONNX Runtime {ort.__version__}", session_run(onnx_path), isa)
+        if "onnxruntime-int8" in runtimes:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            int8_path = args.model / "model.int8.onnx"
+            if not int8_path.exists():
+                quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
+            all_measurements(f"ONNX Runtime {ort.__version__} dynamic int8", session_run(int8_path), isa)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/target}"
+# The shipped heads learn from f32 embeddings and serve on int8 ones (the default since
+# 2026-12-06): that pairing is what scripts/int8_gate.py checked. TRIAGE_WEIGHTS=int8 trains on int8.
+export TRIAGE_WEIGHTS="${TRIAGE_WEIGHTS:-f32}"
 data="${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/beijing-data"
 cargo build --release --quiet
 triage="$CARGO_TARGET_DIR/release/triage"

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ServerSettings;
-use crate::model::{EncoderOptions, WeightMode, DEFAULT_MODEL_DIR};
+use crate::model::{EncoderOptions, Int8Kernel, WeightMode, DEFAULT_MODEL_DIR};
 use crate::text::DEFAULT_DICT_DIR;
 
 pub const DEFAULT_CONFIG_FILE: &str = "triage.toml";
@@ -151,8 +151,15 @@ impl Settings {
         if let Some((n, v)) = var("TRIAGE_WEIGHTS") {
             self.encoder.weights = match v.as_str() {
                 "f32" => WeightMode::F32,
-                "quantized" => return Err(ConfigError::Env { name: n, value: v, reason: "the quantized weight mode was removed (5.7x slower than f32, no memory saved): use f32".into() }),
-                _ => return Err(ConfigError::Env { name: n, value: v, reason: "expected f32".into() }),
+                "int8" => WeightMode::Int8,
+                "quantized" => return Err(ConfigError::Env { name: n, value: v, reason: "the quantized weight mode was removed (5.7x slower than f32, no memory saved): use f32 or int8".into() }),
+                _ => return Err(ConfigError::Env { name: n, value: v, reason: "expected f32 or int8".into() }),
+            };
+        }
+        if let Some((n, v)) = var("TRIAGE_INT8_KERNEL") {
+            self.encoder.int8_kernel = match v.as_str() {
+                "auto" => None,
+                other => Some(<Int8Kernel as clap::ValueEnum>::from_str(other, true).map_err(|_| ConfigError::Env { name: n, value: v.clone(), reason: "expected auto, avx512_vnni, avx2 or portable".into() })?),
             };
         }
         if let Some((_, v)) = var("TRIAGE_ADDR") {
@@ -256,5 +263,27 @@ mod tests {
         assert!(err.contains("treads"), "{err}");
         let err = Settings::default().apply_env(|n| (n == "TRIAGE_THREADS").then(|| "many".to_string())).unwrap_err();
         assert!(err.to_string().contains("TRIAGE_THREADS"), "{err}");
+        let err = Settings::default().apply_env(|n| (n == "TRIAGE_INT8_KERNEL").then(|| "sse9".to_string())).unwrap_err();
+        assert!(err.to_string().contains("TRIAGE_INT8_KERNEL"), "{err}");
+    }
+
+    #[test]
+    fn weights_default_to_int8_and_the_kernel_can_be_named() {
+        let mut s = Settings::default();
+        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::Int8, None));
+        let env = |n: &str| match n {
+            "TRIAGE_WEIGHTS" => Some("f32".to_string()),
+            "TRIAGE_INT8_KERNEL" => Some("avx512_vnni".to_string()),
+            _ => None,
+        };
+        s.apply_env(env).unwrap();
+        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::F32, Some(Int8Kernel::Avx512Vnni)));
+        s.apply_env(|n| (n == "TRIAGE_INT8_KERNEL").then(|| "auto".to_string())).unwrap();
+        assert_eq!(s.encoder.int8_kernel, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.toml");
+        std::fs::write(&path, "[encoder]\nweights = \"f32\"\nint8_kernel = \"portable\"\n").unwrap();
+        let s = Settings::from_file(&path).unwrap();
+        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::F32, Some(Int8Kernel::Portable)));
     }
 }

@@ -61,7 +61,7 @@ fn reference_pooled(model: &BertModel, windows: &[Vec<u32>], pad: u32) -> Vec<Ve
 }
 
 fn ours(folder: &ModelFolder, windows: &[Vec<u32>]) -> Vec<Vec<f32>> {
-    let bert = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32, folder.adapter.as_deref()).unwrap();
+    let bert = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32, folder.adapter.as_deref(), None).unwrap();
     bert.pooled_packed(&windows.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap()
 }
 
@@ -89,7 +89,7 @@ fn packed_windows_match_candle_transformers_on_the_tiny_model() {
     let worst = worst_difference(&mine, &reference);
     assert!(worst < 1e-4, "packed and candle-transformers differ by {worst}");
 
-    let bert = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32, None).unwrap();
+    let bert = Bert::load(folder.config.clone(), &mut folder.tensors().unwrap(), WeightMode::F32, None, None).unwrap();
     assert!(bert.pooled_packed(&[&vec![4u32; 65]]).is_err(), "a window longer than the positions is refused");
 }
 

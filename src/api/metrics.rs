@@ -1,5 +1,5 @@
 //! Prometheus metrics for `GET /metrics`: requests by route and status, latency, queue
-//! depth, batch sizes, tokens per batch and model time.
+//! depth, batch sizes, tokens per batch, model time, and the encoder kernels in use.
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
@@ -24,6 +24,14 @@ pub struct Route {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DepartmentLabel {
     pub department: String,
+}
+
+/// The encoder's kernel path (`crate::model::KernelPath`), as an info metric's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KernelLabel {
+    pub weights: String,
+    pub matrix: String,
+    pub elementwise: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -58,6 +66,7 @@ pub struct Metrics {
     /// The event publishers' counters (`crate::publish`).
     pub events: std::sync::Arc<crate::publish::PublishMetrics>,
     pub kpis: KpiGauges,
+    encoder_kernels: Family<KernelLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -85,11 +94,20 @@ impl Default for Metrics {
         registry.register("kpi_first_dispatch_accuracy", "Last 7 days: dispatched cases whose final department was the first suggestion, by final department", kpis.first_dispatch_accuracy.clone());
         registry.register("kpi_return_rate", "Last 7 days: dispatched cases returned at least once, by final department", kpis.return_rate.clone());
         registry.register("kpi_drift_alarm", "1 while a department's last 7 days depart from its previous 28 (exact binomial test, p < 0.01)", kpis.drift.clone());
-        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds, feedback_embeddings_reused, events, kpis }
+        let encoder_kernels = Family::<KernelLabel, Gauge>::default();
+        registry.register("encoder_kernel_info", "1 for the kernels the encoder runs on this CPU: weight format, matrix products, element-wise passes", encoder_kernels.clone());
+        Metrics { registry, requests, latency, queue_depth, batch_size, batch_tokens, inference_seconds, feedback_embeddings_reused, events, kpis, encoder_kernels }
     }
 }
 
 impl Metrics {
+    /// Say which kernels the encoder runs (one series at 1).
+    pub fn set_encoder_kernels(&self, kernels: crate::model::KernelPath) {
+        self.encoder_kernels.clear();
+        let label = KernelLabel { weights: kernels.weights.into(), matrix: kernels.matrix.into(), elementwise: kernels.elementwise.into() };
+        self.encoder_kernels.get_or_create(&label).set(1);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -6,11 +6,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Encoder, ModelError, QUERY_PREFIX};
+use super::{Encoder, KernelPath, ModelError, QUERY_PREFIX};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
     pub runtime: String,
+    /// The kernels that ran.
+    pub kernels: KernelPath,
     pub batch_size: usize,
     pub max_tokens: usize,
     pub threads: usize,
@@ -20,6 +22,12 @@ pub struct Throughput {
     pub seconds: f64,
     pub texts_per_second: f64,
     pub tokens_per_second: f64,
+    /// The layers' matrix products (attention's excluded), operations a second (a multiply-add
+    /// counts 2).
+    pub matrix_ops_per_second: f64,
+    /// The same instruction's ceiling on these cores (`peak.rs`), and the share reached.
+    pub peak_ops_per_second: Option<f64>,
+    pub roofline_share: Option<f64>,
 }
 
 /// Embed every text once (after a short warm-up), `batch_size` texts per call in input order,
@@ -43,12 +51,16 @@ pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], batch_size: usize, 
         encoder.embed(call)?;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let kernels = encoder.kernels();
+    let matrix_ops_per_second = tokens as f64 * encoder.config().matrix_ops_per_token() as f64 / seconds;
+    let peak = super::peak::peak_ops_per_second(&kernels, threads);
     Ok(Throughput {
         runtime: match (batch_size, sort_all) {
-            (1, _) => format!("hotline-triage ({})", encoder.runtime()),
-            (_, false) => format!("hotline-triage ({}), input order", encoder.runtime()),
-            (_, true) => format!("hotline-triage ({}), sorted by length", encoder.runtime()),
+            (1, _) => format!("hotline-triage ({})", kernels.weights),
+            (_, false) => format!("hotline-triage ({}), input order", kernels.weights),
+            (_, true) => format!("hotline-triage ({}), sorted by length", kernels.weights),
         },
+        kernels,
         batch_size,
         max_tokens: opts.max_tokens,
         threads,
@@ -57,5 +69,8 @@ pub fn encoder_throughput(encoder: &Encoder, texts: &[&str], batch_size: usize, 
         seconds,
         texts_per_second: texts.len() as f64 / seconds,
         tokens_per_second: tokens as f64 / seconds,
+        matrix_ops_per_second,
+        peak_ops_per_second: peak,
+        roofline_share: peak.map(|p| matrix_ops_per_second / p),
     })
 }

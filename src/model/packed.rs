@@ -10,12 +10,15 @@
 //! - bias, residual, GELU and LayerNorm fold into passes over the products' outputs, and
 //!   attention reads Q, K and V in place through strides instead of transposed copies.
 //!
-//! The matrix products are the `gemm` crate's, the same kernels candle calls.
+//! The matrix products run through [`Projection`]: the `gemm` crate's f32 kernels (the same
+//! ones candle calls) in [`PackedLinear`], or the int8 kernels of `int8.rs` in [`Int8Linear`].
 
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-use super::kernels::{add_into, gelu_inplace, layer_norm_inplace, softmax_inplace};
+use super::backend::{ForwardPass, KernelPath};
+use super::int8::{Int8Kernel, Int8Linear};
+use super::kernels::{add_into, gelu_inplace, layer_norm_inplace, softmax_inplace, SharedOut};
 
 /// Tokens per packed pass: enough rows for the products to run near peak, few enough that the
 /// buffers stay in cache-friendly MBs. On 300 tipdm texts, 32 a call (`triage model bench`,
@@ -25,7 +28,14 @@ pub const TOKENS_PER_PASS: usize = 1024;
 /// Rows per parallel task in the element-wise passes.
 const ROWS_PER_TASK: usize = 16;
 
-/// `y = x · Wᵀ + b`, with W kept as PyTorch stores it: (out, in), row-major.
+/// One linear layer over packed rows, `out[r] = bias + residual[r] + x[r] · Wᵀ`, whatever number
+/// format its weights are kept in.
+pub trait Projection: Send + Sync {
+    fn outputs(&self) -> usize;
+    fn forward_into(&self, x: &[f32], residual: Option<&[f32]>, out: &mut [f32], threads: usize);
+}
+
+/// `y = x · Wᵀ + b` in f32, with W kept as PyTorch stores it: (out, in), row-major.
 pub struct PackedLinear {
     weight: Vec<f32>,
     bias: Vec<f32>,
@@ -52,7 +62,17 @@ impl PackedLinear {
         PackedLinear { weight, bias, inputs, outputs }
     }
 
-    /// `out[r] = bias + residual[r] + x[r] · Wᵀ` for every row; `residual` is optional.
+    /// The same layer in int8 (the f32 weights are dropped).
+    pub fn quantize(self, kernel: Int8Kernel) -> Int8Linear {
+        Int8Linear::quantize(&self.weight, self.bias, self.outputs, self.inputs, kernel)
+    }
+}
+
+impl Projection for PackedLinear {
+    fn outputs(&self) -> usize {
+        self.outputs
+    }
+
     fn forward_into(&self, x: &[f32], residual: Option<&[f32]>, out: &mut [f32], threads: usize) {
         let rows = x.len() / self.inputs;
         debug_assert_eq!(out.len(), rows * self.outputs);
@@ -98,6 +118,17 @@ impl PackedLinear {
     }
 }
 
+/// Bias and residual go in with the products, in one pass over `out` (`int8.rs`).
+impl Projection for Int8Linear {
+    fn outputs(&self) -> usize {
+        Int8Linear::outputs(self)
+    }
+
+    fn forward_into(&self, x: &[f32], residual: Option<&[f32]>, out: &mut [f32], _threads: usize) {
+        Int8Linear::forward_into(self, x, residual, out)
+    }
+}
+
 pub struct PackedNorm {
     weight: Vec<f32>,
     bias: Vec<f32>,
@@ -119,13 +150,26 @@ impl PackedNorm {
     }
 }
 
-pub struct PackedLayer {
-    pub qkv: PackedLinear,
-    pub attention_out: PackedLinear,
+pub struct PackedLayer<P: Projection = PackedLinear> {
+    pub qkv: P,
+    pub attention_out: P,
     pub attention_norm: PackedNorm,
-    pub intermediate: PackedLinear,
-    pub output: PackedLinear,
+    pub intermediate: P,
+    pub output: P,
     pub output_norm: PackedNorm,
+}
+
+impl PackedLayer {
+    fn quantize(self, kernel: Int8Kernel) -> PackedLayer<Int8Linear> {
+        PackedLayer {
+            qkv: self.qkv.quantize(kernel),
+            attention_out: self.attention_out.quantize(kernel),
+            attention_norm: self.attention_norm,
+            intermediate: self.intermediate.quantize(kernel),
+            output: self.output.quantize(kernel),
+            output_norm: self.output_norm,
+        }
+    }
 }
 
 /// The embedding stage's inputs, as plain rows.
@@ -137,46 +181,44 @@ pub struct PackedEmbeddings {
     pub norm: PackedNorm,
 }
 
-pub struct PackedBert {
+/// The twelve layers on the CPU, with their matrices in f32 ([`PackedLinear`], the default) or
+/// int8 ([`Int8Linear`]).
+pub struct PackedBert<P: Projection = PackedLinear> {
     pub hidden: usize,
     pub heads: usize,
     pub embeddings: PackedEmbeddings,
-    pub layers: Vec<PackedLayer>,
-}
-
-/// A raw pointer that rayon tasks may share because each writes a disjoint part.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// SAFETY: the caller keeps `offset` inside the buffer and writes only its own part.
-    unsafe fn at(&self, offset: usize) -> *mut f32 {
-        self.0.add(offset)
-    }
+    pub layers: Vec<PackedLayer<P>>,
 }
 
 impl PackedBert {
-    /// Mean-pooled hidden states, one per window. `words` holds the word-embedding rows of
-    /// every window's tokens, windows one after another, `lengths` their token counts.
-    pub fn pooled(&self, words: Vec<f32>, lengths: &[usize]) -> Vec<Vec<f32>> {
-        let h = self.hidden;
-        let (xs, starts) = self.forward(words, lengths, self.layers.len());
-        starts
-            .iter()
-            .zip(lengths)
-            .map(|(&start, &len)| {
-                let mut mean = vec![0f32; h];
-                for row in xs[start * h..(start + len) * h].chunks(h) {
-                    mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-                }
-                mean.iter_mut().for_each(|m| *m /= len.max(1) as f32);
-                mean
-            })
-            .collect()
+    /// The same stack with every layer's matrices in int8, run by `kernel` (or the best the
+    /// CPU has, if it lacks that one).
+    pub fn quantize(self, kernel: Int8Kernel) -> PackedBert<Int8Linear> {
+        PackedBert { hidden: self.hidden, heads: self.heads, embeddings: self.embeddings, layers: self.layers.into_iter().map(|l| l.quantize(kernel)).collect() }
+    }
+}
+
+impl ForwardPass for PackedBert<PackedLinear> {
+    fn forward(&self, words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
+        PackedBert::forward(self, words, lengths, upto)
     }
 
+    fn kernels(&self) -> KernelPath {
+        KernelPath::f32()
+    }
+}
+
+impl ForwardPass for PackedBert<Int8Linear> {
+    fn forward(&self, words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
+        PackedBert::forward(self, words, lengths, upto)
+    }
+
+    fn kernels(&self) -> KernelPath {
+        KernelPath::int8(self.layers.first().map(|l| l.qkv.kernel()).unwrap_or(Int8Kernel::Portable))
+    }
+}
+
+impl<P: Projection> PackedBert<P> {
     /// Every token's hidden state after the first `upto` layers, packed (tokens × hidden),
     /// with the first row of each window.
     pub fn forward(&self, mut words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
@@ -199,7 +241,7 @@ impl PackedBert {
         self.embeddings.norm.apply(&mut words);
         let mut xs = words;
 
-        let inner = self.layers.first().map(|l| l.intermediate.outputs).unwrap_or(0);
+        let inner = self.layers.first().map(|l| l.intermediate.outputs()).unwrap_or(0);
         let mut qkv = vec![0f32; total * 3 * h];
         let mut context = vec![0f32; total * h];
         let mut attended = vec![0f32; total * h];

@@ -28,7 +28,7 @@ pub use trainer::TrainerOptions;
 
 use crate::model::head::{ClassifierHead, EmbeddingRecipe, HeadMetadata, MODEL_CARD_FILE};
 use crate::model::lexical::{terms, LexicalVocabulary, SparseVector};
-use crate::model::{Encoder, EncoderOptions, ModelFolder};
+use crate::model::{Encoder, EncoderOptions, ModelFolder, WeightMode};
 use crate::text::TextPipeline;
 use calibration::{abstain_report, choose_review_policy, fit_temperature};
 use crate::model::probability::{softmax, ReviewPolicy};
@@ -94,6 +94,15 @@ pub fn featurize(
 }
 
 /// The encoder options a recipe asks for, on top of the service's own.
+/// The cache file's recipe tag: int8 weights give other vectors than f32 from the same folder,
+/// so they are cached apart (f32 keeps the tag it always had).
+fn cache_tag(recipe: &EmbeddingRecipe, encoder: &Encoder) -> String {
+    match encoder.options().weights {
+        WeightMode::F32 => recipe.tag(),
+        WeightMode::Int8 => format!("{}-int8", recipe.tag()),
+    }
+}
+
 pub fn recipe_options(base: &EncoderOptions, max_tokens: usize, max_windows: usize) -> EncoderOptions {
     EncoderOptions { max_tokens, max_windows, ..base.clone() }
 }
@@ -149,7 +158,7 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
         max_windows: options.max_windows,
     };
     let mut cache = match &encoder {
-        Some(e) => Some(EmbeddingCache::open(&opts.cache_dir, &recipe.encoder_checksum, &recipe.tag(), e.dimension())?),
+        Some(e) => Some(EmbeddingCache::open(&opts.cache_dir, &recipe.encoder_checksum, &cache_tag(&recipe, e), e.dimension())?),
         None => None,
     };
 
@@ -369,7 +378,7 @@ pub fn predict_split(
     let uses_embedding = head.dim() > 0;
     let encoder = if uses_embedding { Some(Encoder::load(folder, recipe_options(base, head.meta.recipe.max_tokens, head.meta.recipe.max_windows))?) } else { None };
     let mut cache = match &encoder {
-        Some(e) => Some(EmbeddingCache::open(cache_dir, &head.meta.recipe.encoder_checksum, &head.meta.recipe.tag(), e.dimension())?),
+        Some(e) => Some(EmbeddingCache::open(cache_dir, &head.meta.recipe.encoder_checksum, &cache_tag(&head.meta.recipe, e), e.dimension())?),
         None => None,
     };
     let enc = match (&encoder, cache.as_mut()) {

@@ -22,7 +22,7 @@ pub fn load_encoder(settings: &Settings) -> Result<Encoder> {
         .model_folder()
         .and_then(|folder| Encoder::load(&folder, settings.encoder.clone()))
         .with_context(|| format!("cannot load the encoder from {}", settings.model_dir.display()))?;
-    tracing::info!("encoder {} loaded in {:.2}s", encoder.version(), started.elapsed().as_secs_f64());
+    tracing::info!(kernels = %encoder.kernels(), "encoder {} loaded in {:.2}s", encoder.version(), started.elapsed().as_secs_f64());
     Ok(encoder)
 }
 

@@ -41,7 +41,7 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     let warm = Instant::now();
     encoder.embed(&["坐席：您好，请讲。市民：我家楼下饭店油烟很大。"])?;
     dispatch.classify("坐席：您好。市民：楼道里暖气不热。", 1)?;
-    tracing::info!("encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
+    tracing::info!(kernels = %encoder.kernels(), "encoder {} warmed up in {:.2}s", encoder.version(), warm.elapsed().as_secs_f64());
     // Heads and taxonomy reload from the same folders (SIGHUP, POST /admin/reload).
     let reload_settings = settings.clone();
     let loader: Box<api::ModelLoader> = Box::new(move || {
@@ -53,6 +53,7 @@ pub fn serve(mut settings: Settings, addr: Option<String>, api_key_file: Option<
     });
     let dispatch = Arc::new(api::ModelSlot::new(Arc::new(dispatch), Some(loader)));
     let metrics = Arc::new(api::Metrics::default());
+    metrics.set_encoder_kernels(encoder.kernels());
     let batcher = api::Batcher::start(dispatch.clone(), settings.server.batching.clone(), metrics.clone())?;
     let api_keys = match &settings.server.api_key_file {
         Some(path) => api::ApiKeys::from_file(path).map_err(anyhow::Error::msg)?,

@@ -1,0 +1,79 @@
+//! What the encoder needs from whatever runs the transformer layers, as text-embeddings-
+//! inference's `backends/` do: windows, pooling and batching (`encoder.rs`, `bert.rs`) are the
+//! same whether the layers run in f32 or int8 on the CPU, or elsewhere later.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::int8::Int8Kernel;
+
+/// The transformer layers over packed windows.
+pub trait ForwardPass: Send + Sync {
+    /// Every token's hidden state after the first `upto` layers, packed (tokens × hidden),
+    /// with the first row of each window. `words` holds the word-embedding rows of every
+    /// window's tokens, windows one after another, `lengths` their token counts.
+    fn forward(&self, words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>);
+
+    /// The kernels it actually runs on this CPU.
+    fn kernels(&self) -> KernelPath;
+}
+
+/// Which kernels a forward pass runs, for the start-up log, `triage model bench` and /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KernelPath {
+    /// How the layers' matrices are held: "f32" or "int8".
+    pub weights: &'static str,
+    /// The matrix products' instruction set.
+    pub matrix: &'static str,
+    /// Softmax, GELU, LayerNorm and quantization of activations.
+    pub elementwise: &'static str,
+}
+
+impl KernelPath {
+    /// The f32 path: the `gemm` crate's kernels, which it picks at run time (built without
+    /// its `x86-v4` feature: its AVX-512 kernels ran 6% slower than its AVX2 ones on a Zen 4,
+    /// docs/benchmarks.md).
+    pub fn f32() -> Self {
+        KernelPath { weights: "f32", matrix: if has("fma") { "avx2_fma" } else { "portable" }, elementwise: elementwise() }
+    }
+
+    pub fn int8(kernel: Int8Kernel) -> Self {
+        KernelPath { weights: "int8", matrix: kernel.name(), elementwise: elementwise() }
+    }
+}
+
+impl fmt::Display for KernelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, {} products, {} element-wise", self.weights, self.matrix, self.elementwise)
+    }
+}
+
+/// `kernels.rs` compiles each element-wise kernel for AVX-512 and AVX2 and picks the widest
+/// the CPU has.
+fn elementwise() -> &'static str {
+    if has("avx512f") {
+        "avx512"
+    } else if has("avx2") {
+        "avx2"
+    } else {
+        "portable"
+    }
+}
+
+fn has(feature: &str) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match feature {
+            "fma" => is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2"),
+            "avx2" => is_x86_feature_detected!("avx2"),
+            "avx512f" => is_x86_feature_detected!("avx512f"),
+            _ => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = feature;
+        false
+    }
+}
