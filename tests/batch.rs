@@ -188,6 +188,11 @@ fn csv_with_quoted_newlines_in_and_out_and_a_change_report() {
     assert_eq!(&rows[7][col("previous_department")], "gas_group");
     // Each row carries its ticket summary, for analysts reading history in a spreadsheet.
     assert!(rows.iter().filter(|r| !r[col("summary")].is_empty()).count() >= 5, "{rows:?}");
+    // And every other field of the ticket, in its own column.
+    for field in ["when", "subject", "request", "amounts", "people", "vulnerable", "contact"] {
+        assert!(heads.iter().any(|h| h == field), "no {field} column in {heads:?}");
+    }
+    assert!(rows.iter().any(|r| !r[col("when")].is_empty()), "no time filled in {rows:?}");
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(md.contains("changed:") && md.contains("Least sure"), "{md}");
     assert!(std::fs::metadata(report.join("transitions.png")).unwrap().len() > 1000);

@@ -127,11 +127,28 @@ pub struct Reclassified {
     pub changed: Option<bool>,
     /// The start of the masked text, for reports.
     pub excerpt: String,
-    /// The ticket's address line and summary (智能填单), empty when the call gives none.
+    /// The ticket (智能填单), each field empty when the call gives none: the address line, the
+    /// summary, then the other fields as said; lists `|`-separated.
     #[serde(default)]
     pub address: String,
     #[serde(default)]
     pub summary: String,
+    #[serde(default)]
+    pub when: String,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub request: String,
+    #[serde(default)]
+    pub amounts: String,
+    #[serde(default)]
+    pub people: String,
+    /// Vulnerable people named (elderly_alone, children, ...).
+    #[serde(default)]
+    pub vulnerable: String,
+    /// The kinds of contact given (phone, id_card), masked in the text.
+    #[serde(default)]
+    pub contact: String,
 }
 
 #[derive(Serialize)]
@@ -157,7 +174,7 @@ impl OutputFormat {
     }
 }
 
-const CSV_HEADER: &str = "id,row,department,department_name,confidence,needs_review,alternatives,topic,appeal_type,district,street,urgent,previous,previous_department,changed,excerpt,address,summary\n";
+const CSV_HEADER: &str = "id,row,department,department_name,confidence,needs_review,alternatives,topic,appeal_type,district,street,urgent,previous,previous_department,changed,excerpt,address,summary,when,subject,request,amounts,people,vulnerable,contact\n";
 
 fn row_key(row: &InputRow) -> String {
     row.id.clone().unwrap_or_else(|| format!("row:{}", row.row))
@@ -175,6 +192,7 @@ fn reclassified(row: &InputRow, e: &EmbeddedSuggestion, previous: Option<&str>, 
         aliases.and_then(|a| a.resolve(&previous)).unwrap_or("").to_string()
     };
     let changed = (!previous_department.is_empty()).then(|| previous_department != s.dispatch.department);
+    let t = &s.ticket;
     Reclassified {
         id: row_key(row),
         row: row.row,
@@ -192,8 +210,27 @@ fn reclassified(row: &InputRow, e: &EmbeddedSuggestion, previous: Option<&str>, 
         previous_department,
         changed,
         excerpt: e.text.chars().take(60).collect(),
-        address: s.ticket.address.as_ref().map(|a| a.line.clone()).unwrap_or_default(),
-        summary: s.ticket.summary.clone().unwrap_or_default(),
+        address: t.address.as_ref().map(|a| a.line.clone()).unwrap_or_default(),
+        summary: t.summary.clone().unwrap_or_default(),
+        when: t.when.as_ref().map(|w| w.text.clone()).unwrap_or_default(),
+        subject: t.subject.as_ref().map(|w| w.text.clone()).unwrap_or_default(),
+        request: t.request.as_ref().map(|w| w.text.clone()).unwrap_or_default(),
+        amounts: joined(t.amounts.iter().map(|a| a.text.clone())),
+        people: joined(t.people.iter().map(|p| p.text.clone())),
+        vulnerable: joined(t.vulnerable.iter().map(|v| snake_name(v))),
+        contact: joined(t.contact.iter().map(|c| snake_name(c))),
+    }
+}
+
+fn joined(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join("|")
+}
+
+/// A unit enum variant as its JSON name (`elderly_alone`, `id_card`), as the API writes it.
+fn snake_name(v: &impl Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
     }
 }
 
