@@ -118,7 +118,7 @@ rss_kb() { awk "/^$1:/ {print \$2}" /proc/$pid/status; }
 service f32
 service int8
 
-# `triage batch` on letters from the shared sets (the default weights), for the cost at scale.
+# `triage batch` on letters from the shared sets, int8 weights, for the cost at scale.
 echo "== triage batch" >&2
 batch_rows="${BENCH_BATCH_ROWS:-20000}"
 python3 - "$batch_rows" > "$work/batch_in.jsonl" <<'EOF'
@@ -134,7 +134,7 @@ for name in ["jiamusi_letters", "dalian_letters", "tipdm2020_messages", "realwor
 EOF
 rm -f "$work/batch_out.jsonl"*
 started=$(date +%s.%N)
-summary=$(TRIAGE_THREADS="$threads" RUST_LOG=warn "$triage" batch --input "$work/batch_in.jsonl" --output "$work/batch_out.jsonl" 2>/dev/null)
+summary=$(TRIAGE_THREADS="$threads" TRIAGE_WEIGHTS=int8 RUST_LOG=warn "$triage" batch --input "$work/batch_in.jsonl" --output "$work/batch_out.jsonl" 2>/dev/null)
 secs=$(python3 -c "print($(date +%s.%N) - $started)")
 python3 - "$work/batch_in.jsonl" "$secs" "$summary" >> "$results" <<'EOF'
 import json, sys

