@@ -220,17 +220,7 @@ impl Bert {
         let packed = Self::load_packed(&config, &mut ld)?;
         let layers: Box<dyn ForwardPass> = match mode {
             WeightMode::F32 => Box::new(packed),
-            WeightMode::Int8 => {
-                let kernel = match int8_kernel {
-                    Some(k) if !k.available() => {
-                        tracing::warn!(asked = k.name(), using = Int8Kernel::best().name(), "this CPU lacks the int8 kernel asked for");
-                        Int8Kernel::best()
-                    }
-                    Some(k) => k,
-                    None => Int8Kernel::best(),
-                };
-                Box::new(packed.quantize(kernel))
-            }
+            WeightMode::Int8 => Box::new(packed.quantize(Int8Kernel::resolve(int8_kernel))),
         };
         Ok(Bert { config, word_embeddings, layers })
     }

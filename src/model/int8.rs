@@ -43,6 +43,19 @@ impl Int8Kernel {
         [Int8Kernel::Avx512Vnni, Int8Kernel::Avx2].into_iter().find(|k| k.available()).unwrap_or(Int8Kernel::Portable)
     }
 
+    /// The kernel asked for, or the best this CPU has when none was asked for or the CPU lacks
+    /// it (with a warning: a comparison asked for cannot be made here).
+    pub fn resolve(asked: Option<Int8Kernel>) -> Self {
+        match asked {
+            Some(k) if k.available() => k,
+            Some(k) => {
+                tracing::warn!(asked = k.name(), using = Int8Kernel::best().name(), "this CPU lacks the int8 kernel asked for");
+                Int8Kernel::best()
+            }
+            None => Int8Kernel::best(),
+        }
+    }
+
     pub fn available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -85,10 +98,11 @@ pub struct Int8Linear {
 }
 
 impl Int8Linear {
-    /// Quantize an f32 layer (weights as PyTorch stores them: outputs × inputs, row-major).
+    /// Quantize an f32 layer (weights as PyTorch stores them: outputs × inputs, row-major), to
+    /// run on `kernel` ([`Int8Kernel::resolve`]: a kernel the CPU lacks is never run).
     pub fn quantize(weight: &[f32], bias: Vec<f32>, outputs: usize, inputs: usize, kernel: Int8Kernel) -> Self {
         assert_eq!((weight.len(), bias.len()), (outputs * inputs, outputs), "weights do not match their shape");
-        let kernel = if kernel.available() { kernel } else { Int8Kernel::best() };
+        let kernel = Int8Kernel::resolve(Some(kernel));
         let depth = inputs.div_ceil(4) * 4;
         let groups = outputs.div_ceil(GROUP_CHANNELS);
         let padded = groups * GROUP_CHANNELS;

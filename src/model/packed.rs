@@ -33,6 +33,8 @@ const ROWS_PER_TASK: usize = 16;
 pub trait Projection: Send + Sync {
     fn outputs(&self) -> usize;
     fn forward_into(&self, x: &[f32], residual: Option<&[f32]>, out: &mut [f32], threads: usize);
+    /// The kernels a stack of these layers runs.
+    fn kernels(&self) -> KernelPath;
 }
 
 /// `y = x · Wᵀ + b` in f32, with W kept as PyTorch stores it: (out, in), row-major.
@@ -71,6 +73,10 @@ impl PackedLinear {
 impl Projection for PackedLinear {
     fn outputs(&self) -> usize {
         self.outputs
+    }
+
+    fn kernels(&self) -> KernelPath {
+        KernelPath::f32()
     }
 
     fn forward_into(&self, x: &[f32], residual: Option<&[f32]>, out: &mut [f32], threads: usize) {
@@ -126,6 +132,10 @@ impl Projection for Int8Linear {
 
     fn forward_into(&self, x: &[f32], residual: Option<&[f32]>, out: &mut [f32], _threads: usize) {
         Int8Linear::forward_into(self, x, residual, out)
+    }
+
+    fn kernels(&self) -> KernelPath {
+        KernelPath::int8(self.kernel())
     }
 }
 
@@ -198,30 +208,10 @@ impl PackedBert {
     }
 }
 
-impl ForwardPass for PackedBert<PackedLinear> {
-    fn forward(&self, words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
-        PackedBert::forward(self, words, lengths, upto)
-    }
-
-    fn kernels(&self) -> KernelPath {
-        KernelPath::f32()
-    }
-}
-
-impl ForwardPass for PackedBert<Int8Linear> {
-    fn forward(&self, words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
-        PackedBert::forward(self, words, lengths, upto)
-    }
-
-    fn kernels(&self) -> KernelPath {
-        KernelPath::int8(self.layers.first().map(|l| l.qkv.kernel()).unwrap_or(Int8Kernel::Portable))
-    }
-}
-
-impl<P: Projection> PackedBert<P> {
+impl<P: Projection> ForwardPass for PackedBert<P> {
     /// Every token's hidden state after the first `upto` layers, packed (tokens × hidden),
     /// with the first row of each window.
-    pub fn forward(&self, mut words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
+    fn forward(&self, mut words: Vec<f32>, lengths: &[usize], upto: usize) -> (Vec<f32>, Vec<usize>) {
         let h = self.hidden;
         let total: usize = lengths.iter().sum();
         assert_eq!(words.len(), total * h, "word rows do not match the window lengths");
@@ -259,6 +249,12 @@ impl<P: Projection> PackedBert<P> {
         (xs, starts)
     }
 
+    fn kernels(&self) -> KernelPath {
+        self.layers.first().map(|l| l.qkv.kernels()).unwrap_or_else(KernelPath::f32)
+    }
+}
+
+impl<P: Projection> PackedBert<P> {
     /// Softmax attention of every window over its own tokens, one task per (window, head),
     /// reading Q, K and V out of the packed (tokens, 3 × hidden) buffer through strides and
     /// writing each head's columns of `context`.
