@@ -18,26 +18,18 @@ import http.server
 import json
 import os
 import random
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import local_server
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/hotline-triage/target"))
 TEXTS = [json.loads(l)["text"] for l in open(ROOT / "models/examples/holdout.jsonl")]
 SECRET = "bench-webhook-key-0123456789"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Receiver(http.server.ThreadingHTTPServer):
@@ -62,21 +54,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
-
-
-def start(env, port, threads):
-    e = dict(os.environ, RUST_LOG="warn", TRIAGE_THREADS=str(threads), TRIAGE_WEBHOOK_SECRET=SECRET, **env)
-    p = subprocess.Popen([str(TARGET / "release/triage"), "serve", "--addr", f"127.0.0.1:{port}"], env=e, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/readyz")
-            if c.getresponse().status == 200:
-                return p
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("server did not start")
 
 
 def drive(ports, seconds, concurrency, tag):
@@ -122,8 +99,8 @@ def run(name, envs, threads, args):
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-    ports = [free_port() for _ in envs]
-    procs = [start(dict(env, TRIAGE_WEBHOOK_URL=hook), port, threads) for env, port in zip(envs, ports)]
+    started = [local_server.start(TARGET / "release/triage", env=dict(env, TRIAGE_THREADS=str(threads), TRIAGE_WEBHOOK_SECRET=SECRET, TRIAGE_WEBHOOK_URL=hook)) for env in envs]
+    procs, ports = [p for p, _ in started], [port for _, port in started]
     try:
         drive(ports, 5, args.concurrency, f"warm-{name}")  # warm-up, not counted
         with receiver.lock:

@@ -106,7 +106,7 @@ def main():
         targets.append(("batch throughput vs ONNX Runtime int8 dynamic", f"{ratio:.2f}x", ">= 1.3x", ratio >= 1.3))
     c1 = next((s for s in service if s["concurrency"] == 1 and s["weights"] == fast), None)
     if c1:
-        targets.append((f"`/v1/classify` p50, the 205-character call, concurrency 1", f"{c1['result']['p50_ms']:.1f} ms", "<= 25 ms", c1["result"]["p50_ms"] <= 25))
+        targets.append(("`/v1/classify` p50, the 205-character call, concurrency 1", f"{c1['result']['p50_ms']:.1f} ms", "<= 25 ms", c1["result"]["p50_ms"] <= 25))
     targets.append(("accuracy, every set, int8 vs f32", "see docs/accuracy.md (`scripts/int8_gate.py`)", "within 0.005", None))
     if fast in memory:
         peak_mb = memory[fast]["peak_rss_kb"] / 1024

@@ -21,12 +21,13 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hotline-triage"
@@ -76,18 +77,7 @@ def main():
 
     # 1-2. Operators decide, through the real HTTP API.
     db = args.work / "feedback.sqlite3"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([str(TRIAGE), "serve", "--addr", f"127.0.0.1:{port}", "--feedback-db", str(db)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serving(TRIAGE, ["--feedback-db", db]) as port:
         started = time.time()
         for i, r in enumerate(letters, 1):
             status, res = post(port, "/v1/classify", {"text": r["text"], "id": r["id"], "top_k": 3})
@@ -102,9 +92,6 @@ def main():
                 sys.exit(f"feedback failed for {r['id']}: {status} {res}")
             if i % 200 == 0:
                 print(f"  {i}/{len(letters)} decisions ({i / (time.time() - started):.1f}/s)", file=sys.stderr)
-    finally:
-        server.terminate()
-        server.wait()
 
     # 3. What the supervisors see, and the export.
     stats = json.loads(subprocess.run([str(TRIAGE), "feedback", "stats", "--db", str(db)], capture_output=True, text=True, check=True, cwd=ROOT).stdout)

@@ -18,7 +18,6 @@ Usage: python3 scripts/int8_gate.py [--out DIR] [--texts N] [--skip-shared]
 """
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -46,7 +45,7 @@ def run(cmd, weights, **kw):
     return subprocess.run([str(c) for c in cmd], env=env(weights), cwd=ROOT, check=True, capture_output=True, text=True, **kw)
 
 
-def cosine_check(texts_n, out):
+def cosine_check(texts_n):
     texts = []
     for line in open(DATA / "tipdm2020_messages.jsonl", encoding="utf-8"):
         r = json.loads(line)
@@ -109,7 +108,7 @@ def main():
     failures = []
     lines = ["| set | figure | f32 | int8 | int8 - f32 | holds |", "|---|---|---|---|---|---|"]
 
-    worst, mean, n = cosine_check(args.texts, args.out)
+    worst, mean, n = cosine_check(args.texts)
     ok = worst >= COSINE_FLOOR
     lines.append(f"| tipdm test, {n} texts | worst cosine (mean {mean:.5f}) | 1 | {worst:.5f} | | {'yes' if ok else 'NO'} (>= {COSINE_FLOOR}) |")
     failures += [] if ok else ["cosine"]

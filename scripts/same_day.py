@@ -19,13 +19,12 @@ Choose settings on dev; report test.
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from local_server import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hotline-triage"
@@ -42,20 +41,9 @@ def run(letters, config, work):
     """One day's stream: (first department, nearest earlier decision's similarity and case) per letter."""
     cfg = work / "triage.toml"
     cfg.write_text(config, encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     db = work / f"feedback-{time.time_ns()}.sqlite3"
-    server = subprocess.Popen([str(TRIAGE), "--config", str(cfg), "serve", "--addr", f"127.0.0.1:{port}", "--feedback-db", str(db)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
     out = []
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serving(TRIAGE, ["--feedback-db", db], before=["--config", cfg]) as port:
         for r in letters:
             res = post(port, "/v1/classify", {"text": r["text"], "id": r["id"], "top_k": 3, "similar": 1})
             suggested = [d["id"] for d in res["departments"]]
@@ -66,9 +54,6 @@ def run(letters, config, work):
             if r["label"] in suggested:
                 decision["accepted_rank"] = suggested.index(r["label"]) + 1
             post(port, "/v1/feedback", decision)
-    finally:
-        server.terminate()
-        server.wait()
     return out
 
 
@@ -91,7 +76,6 @@ def main():
         started = time.time()
         before = run(letters, "[precedents]\nenabled = false\n", work)
         after = run(letters, f"[precedents]\nenabled = true\nmin_similarity = {args.min_similarity}\nweight = {args.weight}\nmin_support = {args.min_support}\n", work)
-    index = {r["id"]: i for i, r in enumerate(letters)}
     corrected = {r["id"] for r, b in zip(letters, before) if b["first"] != r["label"]}
     follows = [i for i, b in enumerate(before) if b["near"] and b["near"][1] >= same and b["near"][0] in corrected]
     acc = lambda run_, ids: sum(run_[i]["first"] == letters[i]["label"] for i in ids) / max(1, len(ids))
