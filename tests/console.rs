@@ -95,6 +95,10 @@ fn an_operator_types_a_call_presses_1_and_the_decision_is_in_sqlite() {
         }
     }
     assert!(stored["address"].as_str().unwrap().contains("朝阳区"), "{stored}");
+    // Each pre-filled span field (when, subject, request) is marked in the text where it was read.
+    let marks: Vec<&str> = seen["ticket_marks"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let spans: Vec<&str> = [1, 2, 3].iter().map(|&i| seen["ticket_prefilled"][i].as_str().unwrap()).filter(|v| !v.is_empty()).collect();
+    assert!(!spans.is_empty() && spans.iter().all(|v| marks.contains(v)), "pre-filled {spans:?}, marked {marks:?}");
     let (prefilled, keys) = (seen["ticket_prefilled_chars"].as_u64().unwrap(), seen["ticket_keys"].as_u64().unwrap());
     assert!(prefilled > keys, "pre-filling saved nothing: {prefilled} characters pre-filled, {keys} keys pressed");
     eprintln!("ticket: {prefilled} characters pre-filled, {keys} keys pressed to check and amend it: {} keys saved at one key a character", prefilled - keys);
@@ -111,8 +115,8 @@ fn the_page_and_its_assets_are_served_from_the_binary() {
     let page = http(server.port, "GET", "/", None, b"").unwrap();
     assert_eq!(page.status, 200);
     assert!(page.headers.to_ascii_lowercase().contains("content-security-policy: default-src 'self'"), "{}", page.headers);
-    assert!(page.body.contains("lang=\"zh-CN\"") && page.body.contains("/console/console.js"));
-    for asset in ["console.js", "console.css"] {
+    assert!(page.body.contains("lang=\"zh-CN\"") && page.body.contains("/console/console.js") && page.body.contains("/console/api.js"));
+    for asset in ["api.js", "console.js", "console.css"] {
         let r = http(server.port, "GET", &format!("/console/{asset}"), None, b"").unwrap();
         assert_eq!(r.status, 200, "{asset}");
         assert!(!r.body.contains("http://") && !r.body.contains("https://"), "{asset} must load nothing from elsewhere");

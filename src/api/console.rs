@@ -10,6 +10,7 @@ const CONSOLE_JS: &str = include_str!("console/console.js");
 const CONSOLE_CSS: &str = include_str!("console/console.css");
 const KPIS_HTML: &str = include_str!("console/kpis.html");
 const KPIS_JS: &str = include_str!("console/kpis.js");
+const API_JS: &str = include_str!("console/api.js");
 
 /// Same-origin only: the page loads nothing from elsewhere and runs no inline script, so a
 /// transcript that carries markup cannot execute.
@@ -40,6 +41,7 @@ pub async fn asset(Path(name): Path<String>) -> Response {
         "console.js" => asset_response(CONSOLE_JS, "text/javascript; charset=utf-8"),
         "console.css" => asset_response(CONSOLE_CSS, "text/css; charset=utf-8"),
         "kpis.js" => asset_response(KPIS_JS, "text/javascript; charset=utf-8"),
+        "api.js" => asset_response(API_JS, "text/javascript; charset=utf-8"),
         _ => super::ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no console asset {name:?}")).into_response(),
     }
 }

@@ -198,6 +198,10 @@ pub struct ClassifyResponse {
     pub id: Option<String>,
     #[serde(flatten)]
     pub result: DispatchSuggestion,
+    /// The transcript as the model read it: normalised, with phone and ID numbers masked. The
+    /// ticket's spans are character offsets in this text, so a page can mark exactly where each
+    /// field came from.
+    pub masked_text: String,
     /// Present when the request asked for `similar`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similar_cases: Option<Vec<SimilarCase>>,
@@ -309,7 +313,7 @@ pub async fn classify(
     })
     .await
     .map_err(internal)??;
-    Ok(Json(ClassifyResponse { id: req.id, result: classified.suggestion, similar_cases, related }))
+    Ok(Json(ClassifyResponse { id: req.id, result: classified.suggestion, masked_text: classified.text, similar_cases, related }))
 }
 
 /// When a case with an id came in: its `submitted` time, or now. Checked before the model
@@ -383,7 +387,7 @@ pub async fn classify_batch(
             Err(e) => Err(e),
         };
         results.push(match outcome {
-            Ok(c) => serde_json::to_value(ClassifyResponse { id, result: c.suggestion, similar_cases: None, related: None }).unwrap_or(serde_json::Value::Null),
+            Ok(c) => serde_json::to_value(ClassifyResponse { id, result: c.suggestion, masked_text: c.text, similar_cases: None, related: None }).unwrap_or(serde_json::Value::Null),
             Err(e) => serde_json::json!({"id": id, "error": {"code": e.code, "message": e.message}}),
         });
     }

@@ -3,7 +3,7 @@
 // Alt+1; on the way, see today's hot spots and merge the call into the earlier case it repeats
 // with Alt+M; amend the pre-filled ticket by keyboard; then, on a second page, type an emergency
 // and read the hand-off banner. Prints {"case_id", "chosen", "suggested", "hot_spots",
-// "urgent_banner", "ticket", "ticket_prefilled_chars", "ticket_keys", ...} as JSON for
+// "urgent_banner", "ticket", "ticket_marks", "ticket_prefilled_chars", "ticket_keys", ...} as JSON for
 // tests/console.rs to check against the SQLite store.
 //   node console.mjs BASE_URL [SCREENSHOT.png]
 import { chromium } from "playwright-core";
@@ -53,6 +53,8 @@ try {
   const FIELDS = ["address", "when", "subject", "request", "summary"];
   await page.waitForFunction(() => document.querySelector("#t-summary").value.length > 0, null, { timeout: 10000 });
   const prefilled = await page.evaluate((fs) => fs.map((f) => document.querySelector("#t-" + f).value), FIELDS);
+  // The fields' sources are marked in the text at the offsets the answer gave.
+  const ticketMarks = await page.$$eval("#highlighted mark.ticket-span", (ms) => ms.map((m) => m.textContent));
   let ticketKeys = 0;
   const press = async (k) => {
     ticketKeys += 1;
@@ -89,7 +91,7 @@ try {
   const urgentBanner = await second.textContent("#urgent");
   const prefilledChars = prefilled.reduce((n, v) => n + [...v].length, 0);
   console.log(JSON.stringify({ case_id: caseId, chosen, suggested, highlighted: marks, hot_spots: hotSpots, urgent_banner: urgentBanner,
-    ticket, ticket_prefilled: prefilled, ticket_prefilled_chars: prefilledChars, ticket_keys: ticketKeys }));
+    ticket, ticket_prefilled: prefilled, ticket_marks: ticketMarks, ticket_prefilled_chars: prefilledChars, ticket_keys: ticketKeys }));
 } finally {
   await browser.close();
 }

@@ -20,33 +20,6 @@ function newCaseId() {
   return "CALL-" + Date.now().toString(36).toUpperCase() + "-" + Math.random().toString(36).slice(2, 7).toUpperCase();
 }
 
-function headers() {
-  const h = { "Content-Type": "application/json" };
-  const key = localStorage.getItem("triage-api-key");
-  if (key) h["Authorization"] = "Bearer " + key;
-  return h;
-}
-
-// fetch with the API key; on 401/403 ask for a key once and retry.
-async function api(path, body) {
-  const init = body === undefined ? { headers: headers() } : { method: "POST", headers: headers(), body: JSON.stringify(body) };
-  let r = await fetch(path, init);
-  if (r.status === 401 || r.status === 403) {
-    const key = window.prompt("此服务需要 API 密钥：");
-    if (key) {
-      localStorage.setItem("triage-api-key", key.trim());
-      init.headers = headers();
-      r = await fetch(path, init);
-    }
-  }
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    const msg = data.error ? data.error.message : r.statusText;
-    throw new Error(`${r.status} ${msg}`);
-  }
-  return data;
-}
-
 function setStatus(text) {
   $("status").textContent = text;
 }
@@ -138,7 +111,7 @@ function render(r, text) {
   }));
 
   fillTicket(r.ticket || {});
-  highlight(text, r.keywords.map((k) => k.word), ticketSpans(r.ticket || {}));
+  highlight(r.masked_text || text, r.keywords.map((k) => k.word), ticketSpans(r.ticket || {}));
 
   renderRelated(r.related);
 
@@ -194,8 +167,6 @@ async function loadHotspots() {
   }
 }
 
-// Mark each keyword where it occurs in the operator's own text (built with text nodes, never
-// innerHTML, so a transcript cannot inject markup).
 // The ticket's fields, pre-filled from each new suggestion unless the operator has edited them.
 const TICKET_FIELDS = ["address", "when", "subject", "request", "summary"];
 
@@ -235,35 +206,48 @@ function readTicket() {
   return out;
 }
 
-// Words of the transcript the ticket was filled from, to mark in the text.
+// Where the ticket's fields came from: spans of the masked text, in characters.
 function ticketSpans(t) {
   const a = t.address || {};
-  return [a.estate, a.road, a.building, a.landmark, t.when, t.subject, t.request].filter(Boolean).map((s) => s.text);
+  return [a.estate, a.road, a.building, a.landmark, t.when, t.subject, t.request, ...(t.amounts || []), ...(t.people || [])]
+    .filter((s) => s && s.end > s.start);
 }
 
+// Show the text the model read (normalised, numbers masked) with the ticket's spans marked at
+// their offsets, and the keywords marked where they occur outside them. Built with text nodes,
+// never innerHTML, so a transcript cannot inject markup.
 function highlight(text, words, spans = []) {
-  const out = $("highlighted");
-  const fromTicket = new Set(spans.filter((w) => w && w.length > 1));
-  const terms = [...fromTicket, ...words.filter((w) => w && w.length > 1)].sort((a, b) => b.length - a.length);
-  const nodes = [];
-  let i = 0, plain = "";
-  while (i < text.length) {
-    const w = terms.find((t) => text.startsWith(t, i));
-    if (w) {
-      if (plain) nodes.push(document.createTextNode(plain));
-      plain = "";
-      const m = document.createElement("mark");
-      if (fromTicket.has(w)) m.className = "ticket-span";
-      m.textContent = w;
-      nodes.push(m);
-      i += w.length;
-    } else {
-      plain += text[i];
-      i += 1;
-    }
+  const chars = Array.from(text); // offsets count characters, not UTF-16 units
+  const owner = new Array(chars.length).fill(null); // per character: its mark, or null
+  for (const s of spans) {
+    const mark = { cls: "ticket-span" };
+    for (let i = Math.max(0, s.start); i < Math.min(s.end, chars.length); i++) if (owner[i] === null) owner[i] = mark;
   }
-  if (plain) nodes.push(document.createTextNode(plain));
-  out.replaceChildren(...nodes);
+  const terms = words.filter((w) => w && w.length > 1).map((w) => Array.from(w)).sort((a, b) => b.length - a.length);
+  for (let i = 0; i < chars.length; i++) {
+    if (owner[i] !== null) continue;
+    const w = terms.find((t) => t.every((c, j) => chars[i + j] === c && owner[i + j] === null));
+    if (!w) continue;
+    const mark = { cls: "" };
+    for (let j = 0; j < w.length; j++) owner[i + j] = mark;
+    i += w.length - 1;
+  }
+  const nodes = [];
+  for (let i = 0; i < chars.length; ) {
+    let j = i + 1;
+    while (j < chars.length && owner[j] === owner[i]) j++;
+    const piece = chars.slice(i, j).join("");
+    if (owner[i] === null) {
+      nodes.push(document.createTextNode(piece));
+    } else {
+      const m = document.createElement("mark");
+      if (owner[i].cls) m.className = owner[i].cls;
+      m.textContent = piece;
+      nodes.push(m);
+    }
+    i = j;
+  }
+  $("highlighted").replaceChildren(...nodes);
 }
 
 function operatorId() {

@@ -13,27 +13,6 @@ const RATES = [
 ];
 let names = {};
 
-function headers() {
-  const h = {};
-  const key = localStorage.getItem("triage-api-key");
-  if (key) h["Authorization"] = "Bearer " + key;
-  return h;
-}
-
-async function get(path) {
-  let r = await fetch(path, { headers: headers() });
-  if (r.status === 401 || r.status === 403) {
-    const key = window.prompt("此服务需要 API 密钥：");
-    if (key) {
-      localStorage.setItem("triage-api-key", key.trim());
-      r = await fetch(path, { headers: headers() });
-    }
-  }
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(`${r.status} ${data.error ? data.error.message : r.statusText}`);
-  return data;
-}
-
 const pct = (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%");
 const hours = (v) => (v === null || v === undefined ? "–" : v.toFixed(1));
 
@@ -151,7 +130,7 @@ async function load() {
   const from = $("from").value, to = $("to").value;
   $("status").textContent = "加载中…";
   try {
-    const r = await get(`/v1/kpis?from=${encodeURIComponent(from + " 00:00:00")}&to=${encodeURIComponent(to + " 00:00:00")}`);
+    const r = await api(`/v1/kpis?from=${encodeURIComponent(from + " 00:00:00")}&to=${encodeURIComponent(to + " 00:00:00")}`);
     $("period").textContent = `${from} 至 ${to}（不含）`;
     showOverall(r.overall);
     showDrift(r.drift);
@@ -171,7 +150,7 @@ async function init() {
   $("to").value = params.get("to") || isoDate(tomorrow);
   $("from").value = params.get("from") || isoDate(new Date(tomorrow.getTime() - 28 * 86400000));
   try {
-    const t = await get("/v1/taxonomy");
+    const t = await api("/v1/taxonomy");
     for (const d of t.departments) names[d.id] = d.name;
   } catch (e) {
     names = {};
