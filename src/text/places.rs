@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::error::TextError;
-use super::sound::{slip_of, HeardText};
+use super::sound::{differing, slip_of, HeardText};
 
 pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 
@@ -24,11 +24,13 @@ pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业", "和平", "光明", "胜利", "团结", "友谊", "先锋", "前进"];
 /// Common words that sound like a place name (大型 like 大兴, 评估 like 平谷, 是城镇 like 石城镇); the
 /// sound match leaves them alone.
-const SOUND_ALIKES: &[&str] = &["是城镇", "戏称", "照样", "长篇", "唱片", "常平", "大型", "大胜", "评估", "禀告", "俸禄", "病故", "评语", "平滑", "宴请"];
+/// Also pieces of common words that sound like a street's short form (市场营销 like 常营, 我市城区
+/// like 石城, 长安西路边 like 西潞), found on letters from other cities.
+const SOUND_ALIKES: &[&str] = &["是城镇", "戏称", "照样", "长篇", "唱片", "常平", "大型", "大胜", "评估", "禀告", "俸禄", "病故", "评语", "平滑", "宴请", "场营", "市城", "西路"];
 /// Look-alike names of places outside the city, checked before the gazetteer.
 /// Also words that hold a landmark across a word boundary (美国贸易 is not 国贸, 东西单元 not 西单,
-/// 推广内容 not 广内).
-const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单", "推广", "宽广"];
+/// 推广内容 not 广内). A footbridge (过街天桥, 人行天桥) is not 天桥街道.
+const LOOK_ALIKES: &[&str] = &["大兴安岭", "朝阳市", "朝阳县", "延庆州", "南通市通州", "通州湾", "密云水库", "美国贸", "中国贸", "外国贸", "东西单", "推广", "宽广", "过街天桥", "人行天桥"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Place {
@@ -94,6 +96,14 @@ fn place_readings(name: &str) -> Option<Vec<Vec<&'static str>>> {
 fn placed(text: &str, range: std::ops::Range<usize>) -> bool {
     const BEFORE: &[char] = &['在', '住', '是', '去', '到', '来', '京', '从', '回', '市'];
     const AFTER: &[char] = &['区', '那', '这', '边', '一', '附', '的', '县', '城'];
+    text[..range.start].chars().next_back().is_some_and(|c| BEFORE.contains(&c)) || text[range.end..].chars().next().is_some_and(|c| AFTER.contains(&c))
+}
+
+/// As [`placed`], with only the markers that leave no doubt: 在, 住, 去 ... before, or 区, 那边,
+/// 这边 after (not 的: 常青花园的 is no 清华园).
+fn firmly_placed(text: &str, range: std::ops::Range<usize>) -> bool {
+    const BEFORE: &[char] = &['在', '住', '去', '到', '从', '回'];
+    const AFTER: &[char] = &['区', '那', '这', '边', '附'];
     text[..range.start].chars().next_back().is_some_and(|c| BEFORE.contains(&c)) || text[range.end..].chars().next().is_some_and(|c| AFTER.contains(&c))
 }
 
@@ -173,42 +183,59 @@ impl Gazetteer {
     /// The district and street the text names, if any. What is written wins; where it leaves
     /// the district or the street unknown, names heard through same-sound slips fill them in.
     pub fn locate(&self, text: &str) -> Location {
-        let written = self.locate_written(text);
-        if written.district.is_some() && written.street.is_some() {
+        let (written, written_outright) = self.locate_written(text);
+        if written_outright && written.street.is_some() {
             return written;
         }
         let Some(respelt) = self.respell(text, written.district.as_deref()) else { return written };
-        let heard = self.locate_written(&respelt);
+        let (heard, heard_outright) = self.locate_written(&respelt);
         match (&written.district, &heard.district) {
             (None, _) => heard,
+            // A district heard outright beats one that only a written street implied, as it
+            // does when both are written (时景山金顶街 is 石景山, not the 景山 inside it).
+            (Some(d), Some(h)) if d != h && heard_outright && !written_outright => heard,
             // Keep the written district; take a heard street only if it lies there.
-            (Some(d), Some(h)) if d == h && heard.street.is_some() => Location { street: heard.street, evidence: [written.evidence, heard.evidence].concat(), ..written },
+            (Some(d), Some(h)) if d == h && written.street.is_none() && heard.street.is_some() => Location { street: heard.street, evidence: [written.evidence, heard.evidence].concat(), ..written },
             _ => written,
         }
     }
 
     /// The text with same-sound slips of place names written as the gazetteer spells them, or
-    /// None when nothing was heard. Only districts already found admit a street's short form.
+    /// None when nothing was heard.
+    ///
+    /// An engine swaps a character here and there ([`slip_of`]); where the caller firmly puts a
+    /// place (在, 住, 那边 ...) more of the name may be swapped, all but one character of a longer
+    /// name (赶家叩这边 is 甘家口), and both of a street's short form in a district already found
+    /// (顺义霜枫那边 is 双丰). A street's short form is heard only in a district found or where a
+    /// place is put (斤松那边 is 劲松).
     fn respell(&self, text: &str, district: Option<&str>) -> Option<String> {
         let heard = HeardText::new(text);
-        let hit = |i: usize, h: &HeardName| {
+        let hit = |i: usize, h: &HeardName, districts: &[&str]| {
             heard.sounds_like(i, &h.readings) && {
-                let range = heard.byte_range(i, h.readings.len());
+                let n = h.readings.len();
+                let range = heard.byte_range(i, n);
                 let written = &text[range.clone()];
-                slip_of(written, &h.name) && !SOUND_ALIKES.contains(&written) && (h.readings.len() > 2 || h.within.is_some() || placed(text, range))
+                let in_district = h.within.as_deref().is_some_and(|d| districts.contains(&d));
+                let loose = firmly_placed(text, range.clone())
+                    && match n {
+                        2 => in_district && differing(written, &h.name) == 2,
+                        _ => differing(written, &h.name) < n,
+                    };
+                let put = placed(text, range);
+                (slip_of(written, &h.name) || loose) && !SOUND_ALIKES.contains(&written) && (n > 2 || in_district || put)
             }
         };
         // A district heard in this call also admits its streets' short forms.
         let mut districts: Vec<&str> = district.into_iter().collect();
         for h in self.heard.iter().filter(|h| h.within.is_none() && h.readings.len() == 2) {
-            if (0..heard.char_count()).any(|i| hit(i, h)) {
+            if (0..heard.char_count()).any(|i| hit(i, h, &[])) {
                 districts.extend(self.aliases[&h.name].iter().filter(|a| a.is_district).map(|a| self.places[a.place].district.as_str()));
             }
         }
         let mut out = String::with_capacity(text.len());
         let (mut i, mut last, mut changed) = (0, 0, false);
         while i < heard.char_count() {
-            match self.heard.iter().find(|h| h.within.as_deref().is_none_or(|d| districts.contains(&d)) && hit(i, h)) {
+            match self.heard.iter().find(|h| hit(i, h, &districts)) {
                 Some(h) => {
                     let range = heard.byte_range(i, h.readings.len());
                     out.push_str(&text[last..range.start]);
@@ -224,7 +251,9 @@ impl Gazetteer {
         changed.then_some(out)
     }
 
-    fn locate_written(&self, text: &str) -> Location {
+    /// The place the text names as written, and whether its district was named outright (not
+    /// only implied by a street or landmark).
+    fn locate_written(&self, text: &str) -> (Location, bool) {
         let chars: Vec<char> = text.chars().collect();
         let mut hits: Vec<(&str, &Alias)> = Vec::new();
         let mut i = 0;
@@ -283,12 +312,13 @@ impl Gazetteer {
             evidence.push(w.to_string());
             Some(self.places[a.place].district.clone())
         };
+        let outright = named_district.is_some();
         let district = named_district.or_else(|| street.map(|(_, a)| self.places[a.place].district.clone())).or_else(landmark_district);
         if let Some((w, _)) = street {
             evidence.push(w.to_string());
         }
         evidence.dedup();
-        Location { district, street: street.map(|(_, a)| self.places[a.place].name.clone()), evidence }
+        (Location { district, street: street.map(|(_, a)| self.places[a.place].name.clone()), evidence }, outright)
     }
 }
 
@@ -379,6 +409,23 @@ mod tests {
         assert_eq!(loc("早晚高峰私家车"), (None, None));
         // What is written wins over what is heard.
         assert_eq!(loc("朝阳区望京"), (Some("朝阳区".into()), Some("望京街道".into())));
+    }
+
+    #[test]
+    fn where_a_place_is_put_more_of_it_may_be_misheard() {
+        // A street's short form with no district, where callers put a place.
+        assert_eq!(loc("我想表扬一个公交司机斤松那边的"), (Some("朝阳区".into()), Some("劲松街道".into())));
+        // All but one character of a longer name, where the caller firmly puts a place.
+        assert_eq!(loc("我在海淀赶家叩这边"), (Some("海淀区".into()), Some("甘家口街道".into())));
+        // Both characters of a street's short form, in a district already found.
+        assert_eq!(loc("幼儿园顺义霜枫那边的"), (Some("顺义区".into()), Some("双丰街道".into())));
+        // A district heard outright beats the street written inside it (景山 in 时景山).
+        assert_eq!(loc("我是时景山金顶街的"), (Some("石景山区".into()), Some("金顶街街道".into())));
+        // A footbridge is not 天桥街道, and pieces of common words stay words.
+        assert_eq!(loc("那个过街天桥底下"), (None, None));
+        assert_eq!(loc("良好的信誉和市场营销环境"), (None, None));
+        assert_eq!(loc("我市城区部分桥梁"), (None, None));
+        assert_eq!(loc("长安西路边防支队"), (None, None));
     }
 
     #[test]

@@ -14,9 +14,13 @@ use pinyin::ToPinyin;
 /// of a word is other characters, it is another word that happens to sound alike (青花园 is not
 /// 清华园, 言轻 not 延庆).
 pub fn slip_of(written: &str, word: &str) -> bool {
-    let n = word.chars().count();
-    let differing = written.chars().zip(word.chars()).filter(|(a, b)| a != b).count();
-    differing >= 1 && differing <= (n / 3).max(1)
+    let d = differing(written, word);
+    d >= 1 && d <= (word.chars().count() / 3).max(1)
+}
+
+/// How many characters of `written` differ from `word`'s, position by position.
+pub fn differing(written: &str, word: &str) -> usize {
+    written.chars().zip(word.chars()).filter(|(a, b)| a != b).count()
 }
 
 /// A word's common readings only, one per character: for phrases whose rare readings would
