@@ -11,6 +11,8 @@ models/examples/, and writes three JSONL files, one per head, to OUT (default
                     department's primary topic (a weak label, documented in the model card)
   appeal_type.jsonl transcripts + Dalian letter_type
   urgency.jsonl     transcripts: urgent or routine (backs up the urgency rules)
+  handoff.jsonl     urgent transcripts that say which line takes them: 110, 119, 120 or none
+                    (the line for an emergency no rule names)
 
 Transcripts are the target domain (spoken calls) but few, so their training rows are repeated
 TRANSCRIPT_WEIGHT times; 15% of them (by a hash of the id) are the dev split. Calls reach us
@@ -132,7 +134,7 @@ def main():
     if not transcripts:
         sys.exit("no transcripts in models/examples/")
 
-    heads = {"department": [], "topic": [], "appeal_type": [], "urgency": []}
+    heads = {"department": [], "topic": [], "appeal_type": [], "urgency": [], "handoff": []}
 
     def add(head, text, label, split, source, weight=1):
         for _ in range(weight if split == "train" else 1):
@@ -154,6 +156,10 @@ def main():
         # Only the transcripts say whether a call is an emergency; the head backs up the rules.
         for v in variants:
             add("urgency", v, "urgent" if t["urgent"] else "routine", split, "transcript" if v is text else "transcript-heard")
+        # Only the later files label the line (null: none applies); the first three leave it out.
+        if t["urgent"] and "handoff" in t:
+            for v in variants:
+                add("handoff", v, t["handoff"] or "none", split, "transcript" if v is text else "transcript-heard")
 
     mapped = Counter()
     for name in ("jiamusi_letters.jsonl", "dalian_letters.jsonl"):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped default Beijing heads (models/heads/{department,topic,appeal_type,urgency})
+# Reproduce the shipped default Beijing heads (models/heads/{department,topic,appeal_type,urgency,handoff})
 # from ../shared/data and models/examples, then score them on the held-out transcripts.
 #   scripts/train_beijing.sh [extra train flags...]
 # ADAPT=1 first adapts the encoder (triage adapt -> models/adapter, about 25 minutes on two
@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/target}"
-# The shipped heads learn from f32 embeddings and serve on int8 ones (the default since
-# 2026-12-06): that pairing is what scripts/int8_gate.py checked. TRIAGE_WEIGHTS=int8 trains on int8.
+# The shipped heads learn from f32 embeddings, the default weights; scripts/int8_gate.py checks
+# them served on int8 ones (--weights int8). TRIAGE_WEIGHTS=int8 trains on int8 instead.
 export TRIAGE_WEIGHTS="${TRIAGE_WEIGHTS:-f32}"
 data="${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/beijing-data"
 cargo build --release --quiet
@@ -24,9 +24,9 @@ else
   adapter=none
 fi
 # The flags the shipped heads were trained with. Urgent calls are rare (154 of 1,940), so that
-# head balances its classes fully.
-for head in department topic appeal_type urgency; do
-  balance=0.5; [ "$head" = urgency ] && balance=1
+# head balances its classes fully, as does the hand-off head (110 / 119 / 120 / none).
+for head in department topic appeal_type urgency handoff; do
+  balance=0.5; case "$head" in urgency|handoff) balance=1 ;; esac
   "$triage" --adapter "$adapter" train --data "$data/$head.jsonl" --text-fields text --label-field label --split-field split \
     --out "models/heads/$head" --name "beijing-$head" --epochs 30 --patience 8 --review-target-accuracy 0.9 \
     --class-balance "$balance" "$@"

@@ -58,6 +58,12 @@ fn emergencies_name_the_line_to_hand_them_to() {
         ("市民：对门独居老大爷三天没出门，敲门没人应，电话也不接", "110"),
         // Speech-to-text wrote 着伙 for 着火 and left out the punctuation.
         ("喂你好我们楼下那个饭馆着伙了好大的烟", "119"),
+        // No rule lists these dangers, so only the learned urgency head flags them, and their
+        // departments (education, labour, environment) have no emergency line: the hand-off
+        // head reads the line from the matter.
+        ("市民：幼儿园老师刚打电话，说我儿子发高烧，现在躺在医务室，眼睛往上翻，手脚一直在抽", "120"),
+        ("市民：我们厂里一个工人的胳膊被搅拌机卷进去了，流了一地的血，人脸都白了", "120"),
+        ("市民：隔壁化工厂的大罐子往外冒黄烟，味儿特别冲，眼睛辣得睁不开", "119"),
     ] {
         let v = suggestion(text);
         assert_eq!(v["urgent"], true, "{text}: {v:#}");

@@ -28,6 +28,7 @@ use crate::model::{Encoder, EncoderOptions, ModelFolder};
 use crate::text::{Gazetteer, Keyword, TextPipeline};
 use crate::training::recipe_options;
 pub use ranking::Weights;
+use urgency::HandoffLine;
 
 pub const DEFAULT_HEADS_DIR: &str = "models/heads";
 /// The heads of a dispatch model, as sub-folders of the heads directory.
@@ -36,6 +37,9 @@ pub const DEPARTMENT_HEAD: &str = "department";
 pub const APPEAL_HEAD: &str = "appeal_type";
 /// Optional: labels `urgent` / `routine`, learned from the transcripts, backing up the rules.
 pub const URGENCY_HEAD: &str = "urgency";
+/// Optional: labels `110` / `119` / `120` / `none`, learned from urgent transcripts: the line for
+/// an emergency that no rule names.
+pub const HANDOFF_HEAD: &str = "handoff";
 
 /// Appeal types and their Chinese names, as the hotline uses them.
 pub const APPEAL_TYPES: &[(&str, &str)] =
@@ -114,6 +118,7 @@ pub struct DispatchModel {
     department: ClassifierHead,
     appeal: Option<ClassifierHead>,
     urgency: Option<ClassifierHead>,
+    handoff: Option<ClassifierHead>,
     encoder: Encoder,
     pipeline: std::sync::Arc<TextPipeline>,
     gazetteer: Gazetteer,
@@ -144,6 +149,8 @@ impl DispatchModel {
         let appeal = if appeal_dir.is_dir() { Some(ClassifierHead::load(&appeal_dir)?) } else { None };
         let urgency_dir = paths.heads_dir.join(URGENCY_HEAD);
         let urgency = if urgency_dir.is_dir() { Some(ClassifierHead::load(&urgency_dir)?) } else { None };
+        let handoff_dir = paths.heads_dir.join(HANDOFF_HEAD);
+        let handoff = if handoff_dir.is_dir() { Some(ClassifierHead::load(&handoff_dir)?) } else { None };
         let check_labels = |head: &ClassifierHead, known: &dyn Fn(&str) -> bool, what: &str| -> Result<(), DispatchError> {
             match head.meta.labels.iter().find(|l| !known(l)) {
                 Some(l) => Err(DispatchError::invalid(&head.dir, format!("predicts {what} {l:?}, which {} does not define", paths.taxonomy.display()))),
@@ -158,7 +165,10 @@ impl DispatchModel {
         if let Some(u) = &urgency {
             check_labels(u, &|l| l == "urgent" || l == "routine", "urgency label")?;
         }
-        let heads: Vec<&ClassifierHead> = [Some(&topic), Some(&department), appeal.as_ref(), urgency.as_ref()].into_iter().flatten().collect();
+        if let Some(h) = &handoff {
+            check_labels(h, &|l| l == "none" || HandoffLine::parse(l).is_some(), "hand-off line")?;
+        }
+        let heads: Vec<&ClassifierHead> = [Some(&topic), Some(&department), appeal.as_ref(), urgency.as_ref(), handoff.as_ref()].into_iter().flatten().collect();
         let recipe = department.meta.recipe.clone();
         for h in &heads {
             if h.meta.recipe != recipe {
@@ -179,7 +189,7 @@ impl DispatchModel {
             heads: heads.iter().map(|h| format!("{}@{}", h.meta.name, h.meta.training["date_unix"])).collect::<Vec<_>>().join(","),
             taxonomy: format!("{} {}", taxonomy.name, taxonomy.version),
         };
-        Ok(DispatchModel { taxonomy, topic, department, appeal, urgency, encoder, pipeline, gazetteer, weights: Weights::default(), versions })
+        Ok(DispatchModel { taxonomy, topic, department, appeal, urgency, handoff, encoder, pipeline, gazetteer, weights: Weights::default(), versions })
     }
 
     /// Replace the evidence weights (from the `[ranking]` section of the configuration).
@@ -336,11 +346,21 @@ impl DispatchModel {
             let pred = h.predict(embedding, &h.vocabulary.transform(&t));
             if let Some(k) = h.meta.labels.iter().position(|l| l == "urgent") {
                 if pred.probs[k] >= 0.5 && !urgency.urgent {
-                    // No rule named the danger, so the line follows the department it goes to
-                    // (`emergency_line` in the taxonomy).
-                    let line = tax.departments[best].emergency_line;
-                    urgency.flag(format!("模型判断紧急 {:.2}", pred.probs[k]), line);
+                    urgency.flag(format!("模型判断紧急 {:.2}", pred.probs[k]), None);
                 }
+            }
+        }
+        if urgency.urgent && urgency.handoff.is_none() {
+            // No rule named the line. The learned head reads the matter (a man waving a knife in
+            // a restaurant is 110, whoever regulates restaurants); where it sees none, the line
+            // follows the department the call goes to (`emergency_line` in the taxonomy).
+            let learned = self.handoff.as_ref().and_then(|h| {
+                let pred = h.predict(embedding, &h.vocabulary.transform(&t));
+                let k = (0..pred.probs.len()).max_by(|&a, &b| pred.probs[a].total_cmp(&pred.probs[b]))?;
+                HandoffLine::parse(&h.meta.labels[k])
+            });
+            if let Some(line) = learned.or(tax.departments[best].emergency_line) {
+                urgency.hand_to(line);
             }
         }
         let appeal_type = self.appeal.as_ref().map(|h| {

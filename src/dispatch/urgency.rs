@@ -26,6 +26,11 @@ pub enum HandoffLine {
 }
 
 impl HandoffLine {
+    /// The line of a number as the heads label it ("110", "119", "120").
+    pub fn parse(number: &str) -> Option<Self> {
+        [HandoffLine::Police, HandoffLine::FireRescue, HandoffLine::Medical].into_iter().find(|l| l.number() == number)
+    }
+
     pub fn number(self) -> &'static str {
         match self {
             HandoffLine::Police => "110",
@@ -149,6 +154,14 @@ impl Urgency {
         self.reasons.push(reason.clone());
         if self.handoff.is_none() {
             self.handoff = handoff.map(|line| Handoff { line, name: line.name(), because: reason });
+        }
+    }
+
+    /// Hand an urgent call to `line` when nothing chose one yet, for its first reason.
+    pub fn hand_to(&mut self, line: HandoffLine) {
+        if self.urgent && self.handoff.is_none() {
+            let because = self.reasons.first().cloned().unwrap_or_default();
+            self.handoff = Some(Handoff { line, name: line.name(), because });
         }
     }
 }
