@@ -107,6 +107,15 @@ fn firmly_placed(text: &str, range: std::ops::Range<usize>) -> bool {
     text[..range.start].chars().next_back().is_some_and(|c| BEFORE.contains(&c)) || text[range.end..].chars().next().is_some_and(|c| AFTER.contains(&c))
 }
 
+/// Whether the `n` characters from `at` stand where a caller puts a place, by the sound of the
+/// words around them: the markers are misheard too (栽访状 is 在方庄, 扭接那贬 牛街那边).
+fn firmly_placed_heard(heard: &HeardText, at: usize, n: usize) -> bool {
+    let sound = |i: usize| heard.sound_at(i);
+    let before = at.checked_sub(1).and_then(sound).is_some_and(|s| matches!(s, "zai" | "zhu"));
+    let after = matches!(sound(at + n), Some("na" | "zhe")) && matches!(sound(at + n + 1), Some("bian" | "kuai" | "er"));
+    before || after
+}
+
 fn short_form(name: &str) -> Option<&str> {
     // Ethnic townships go by their place name alone (于家务, not 于家务回族).
     let short = ["回族乡", "满族乡", "街道", "地区", "镇", "乡", "区"].iter().find_map(|s| name.strip_suffix(s))?;
@@ -206,8 +215,9 @@ impl Gazetteer {
     /// An engine swaps a character here and there ([`slip_of`]); where the caller firmly puts a
     /// place (在, 住, 那边 ...) more of the name may be swapped, all but one character of a longer
     /// name (赶家叩这边 is 甘家口), and both of a street's short form in a district already found
-    /// (顺义霜枫那边 is 双丰). A street's short form is heard only in a district found or where a
-    /// place is put (斤松那边 is 劲松).
+    /// (顺义霜枫那边 is 双丰) or of a district's (我住童周 is 通州); the markers may be misheard too.
+    /// A street's short form is heard only in a district found or where a place is put (斤松那边
+    /// is 劲松).
     fn respell(&self, text: &str, district: Option<&str>) -> Option<String> {
         let heard = HeardText::new(text);
         let hit = |i: usize, h: &HeardName, districts: &[&str]| {
@@ -216,9 +226,10 @@ impl Gazetteer {
                 let range = heard.byte_range(i, n);
                 let written = &text[range.clone()];
                 let in_district = h.within.as_deref().is_some_and(|d| districts.contains(&d));
-                let loose = firmly_placed(text, range.clone())
+                let loose = (firmly_placed(text, range.clone()) || firmly_placed_heard(&heard, i, n))
                     && match n {
-                        2 => in_district && differing(written, &h.name) == 2,
+                        // A district's short form, or a street's inside a district found.
+                        2 => (h.within.is_none() || in_district) && differing(written, &h.name) == 2,
                         _ => differing(written, &h.name) < n,
                     };
                 let put = placed(text, range);
@@ -417,8 +428,11 @@ mod tests {
         assert_eq!(loc("我想表扬一个公交司机斤松那边的"), (Some("朝阳区".into()), Some("劲松街道".into())));
         // All but one character of a longer name, where the caller firmly puts a place.
         assert_eq!(loc("我在海淀赶家叩这边"), (Some("海淀区".into()), Some("甘家口街道".into())));
-        // Both characters of a street's short form, in a district already found.
+        // Both characters of a street's short form, in a district already found, or of a
+        // district's; the marker itself may be misheard (那贬 for 那边).
         assert_eq!(loc("幼儿园顺义霜枫那边的"), (Some("顺义区".into()), Some("双丰街道".into())));
+        assert_eq!(loc("我住童周我们小区东边"), (Some("通州区".into()), None));
+        assert_eq!(loc("我在海淀赶家叩那贬"), (Some("海淀区".into()), Some("甘家口街道".into())));
         // A district heard outright beats the street written inside it (景山 in 时景山).
         assert_eq!(loc("我是时景山金顶街的"), (Some("石景山区".into()), Some("金顶街街道".into())));
         // A footbridge is not 天桥街道, and pieces of common words stay words.

@@ -53,6 +53,11 @@ impl HeardText {
         at + word.len() <= self.chars.len() && word.iter().enumerate().all(|(k, want)| self.sounds[at + k].is_some_and(|s| want.contains(&s)))
     }
 
+    /// The common reading of the character at `at`, if it is a Chinese character.
+    pub fn sound_at(&self, at: usize) -> Option<&'static str> {
+        self.sounds.get(at).copied().flatten()
+    }
+
     /// Byte range of `n` characters from character `at`.
     pub fn byte_range(&self, at: usize, n: usize) -> std::ops::Range<usize> {
         let start = self.chars[at].0;
