@@ -153,13 +153,13 @@ def main():
             add(head, text, t[field], split, "transcript", TRANSCRIPT_WEIGHT - len(variants) + 1)
             for v in variants[1:]:
                 add(head, v, t[field], split, "transcript-heard")
-        # Only the transcripts say whether a call is an emergency; the head backs up the rules.
         for v in variants:
-            add("urgency", v, "urgent" if t["urgent"] else "routine", split, "transcript" if v is text else "transcript-heard")
-        # Only the later files label the line (null: none applies); the first three leave it out.
-        if t["urgent"] and "handoff" in t:
-            for v in variants:
-                add("handoff", v, t["handoff"] or "none", split, "transcript" if v is text else "transcript-heard")
+            source = "transcript" if v is text else "transcript-heard"
+            # Only the transcripts say whether a call is an emergency; the head backs up the rules.
+            add("urgency", v, "urgent" if t["urgent"] else "routine", split, source)
+            # Only the later files label the line (null: none applies); the first three leave it out.
+            if t["urgent"] and "handoff" in t:
+                add("handoff", v, t["handoff"] or "none", split, source)
 
     mapped = Counter()
     for name in ("jiamusi_letters.jsonl", "dalian_letters.jsonl"):

@@ -104,7 +104,7 @@ pub struct BatchSummary {
 }
 
 /// One reclassified case, as written to the output (flat, so CSV and JSON lines agree).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Reclassified {
     pub id: String,
     pub row: u64,
@@ -174,7 +174,15 @@ impl OutputFormat {
     }
 }
 
-const CSV_HEADER: &str = "id,row,department,department_name,confidence,needs_review,alternatives,topic,appeal_type,district,street,urgent,previous,previous_department,changed,excerpt,address,summary,when,subject,request,amounts,people,vulnerable,contact\n";
+/// The CSV header: [`Reclassified`]'s field names, as the csv writer names them (one list to keep,
+/// the struct's).
+fn csv_header() -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().has_headers(true).from_writer(Vec::new());
+    let _ = w.serialize(Reclassified::default());
+    let record = w.into_inner().unwrap_or_default();
+    let end = record.iter().position(|&b| b == b'\n').map_or(record.len(), |i| i + 1);
+    record[..end].to_vec()
+}
 
 fn row_key(row: &InputRow) -> String {
     row.id.clone().unwrap_or_else(|| format!("row:{}", row.row))
@@ -373,7 +381,7 @@ pub fn run(model: &DispatchModel, aliases: Option<&AliasTable>, opts: &BatchOpti
     let mut counts = resume_from.as_ref().map_or_else(RowCounts::default, |c| c.counts);
     let resumed_from_row = resume_from.as_ref().map(|c| c.counts.input);
     if resume_from.is_none() && out_format == OutputFormat::Csv {
-        out.write(CSV_HEADER.as_bytes())?;
+        out.write(&csv_header())?;
     }
     let already_complete = resume_from.as_ref().is_some_and(|c| c.complete);
 
@@ -484,6 +492,14 @@ fn classify_isolating_failures(model: &DispatchModel, texts: &[&str]) -> Vec<Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_csv_header_names_every_column_once() {
+        assert_eq!(
+            String::from_utf8(csv_header()).unwrap(),
+            "id,row,department,department_name,confidence,needs_review,alternatives,topic,appeal_type,district,street,urgent,previous,previous_department,changed,excerpt,address,summary,when,subject,request,amounts,people,vulnerable,contact\n"
+        );
+    }
 
     #[test]
     fn shards_split_every_key_exactly_once() {

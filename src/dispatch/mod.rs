@@ -346,7 +346,7 @@ impl DispatchModel {
             let pred = h.predict(embedding, &h.vocabulary.transform(&t));
             if let Some(k) = h.meta.labels.iter().position(|l| l == "urgent") {
                 if pred.probs[k] >= 0.5 && !urgency.urgent {
-                    urgency.flag(format!("模型判断紧急 {:.2}", pred.probs[k]), None);
+                    urgency.flag(format!("模型判断紧急 {:.2}", pred.probs[k]));
                 }
             }
         }
@@ -356,8 +356,7 @@ impl DispatchModel {
             // follows the department the call goes to (`emergency_line` in the taxonomy).
             let learned = self.handoff.as_ref().and_then(|h| {
                 let pred = h.predict(embedding, &h.vocabulary.transform(&t));
-                let k = (0..pred.probs.len()).max_by(|&a, &b| pred.probs[a].total_cmp(&pred.probs[b]))?;
-                HandoffLine::parse(&h.meta.labels[k])
+                HandoffLine::parse(&h.meta.labels[pred.best()])
             });
             if let Some(line) = learned.or(tax.departments[best].emergency_line) {
                 urgency.hand_to(line);
@@ -365,7 +364,7 @@ impl DispatchModel {
         }
         let appeal_type = self.appeal.as_ref().map(|h| {
             let pred = h.predict(embedding, &h.vocabulary.transform(&t));
-            let k = (0..pred.probs.len()).max_by(|&a, &b| pred.probs[a].total_cmp(&pred.probs[b])).unwrap_or(0);
+            let k = pred.best();
             let id = h.meta.labels[k].clone();
             let name = APPEAL_TYPES.iter().find(|(i, _)| *i == id).map(|(_, n)| n.to_string()).unwrap_or_default();
             AppealType { id, name, score: pred.probs[k] }

@@ -147,14 +147,11 @@ pub struct Urgency {
 }
 
 impl Urgency {
-    /// Mark urgent for a reason the rules did not see (the learned head), keeping any hand-off
-    /// the rules chose.
-    pub fn flag(&mut self, reason: String, handoff: Option<HandoffLine>) {
+    /// Mark urgent for a reason the rules did not see (the learned head); the line, if any, is
+    /// chosen afterwards ([`Self::hand_to`]).
+    pub fn flag(&mut self, reason: String) {
         self.urgent = true;
-        self.reasons.push(reason.clone());
-        if self.handoff.is_none() {
-            self.handoff = handoff.map(|line| Handoff { line, name: line.name(), because: reason });
-        }
+        self.reasons.push(reason);
     }
 
     /// Hand an urgent call to `line` when nothing chose one yet, for its first reason.

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::int8::Int8Kernel;
+use super::kernels::Width;
 
 /// The transformer layers over packed windows.
 pub trait ForwardPass: Send + Sync {
@@ -35,11 +36,11 @@ impl KernelPath {
     /// its `x86-v4` feature: its AVX-512 kernels ran 6% slower than its AVX2 ones on a Zen 4,
     /// docs/benchmarks.md).
     pub fn f32() -> Self {
-        KernelPath { weights: "f32", matrix: if has("fma") { "avx2_fma" } else { "portable" }, elementwise: elementwise() }
+        KernelPath { weights: "f32", matrix: if has_avx2_fma() { "avx2_fma" } else { "portable" }, elementwise: Width::detect().name() }
     }
 
     pub fn int8(kernel: Int8Kernel) -> Self {
-        KernelPath { weights: "int8", matrix: kernel.name(), elementwise: elementwise() }
+        KernelPath { weights: "int8", matrix: kernel.name(), elementwise: Width::detect().name() }
     }
 }
 
@@ -49,31 +50,13 @@ impl fmt::Display for KernelPath {
     }
 }
 
-/// `kernels.rs` compiles each element-wise kernel for AVX-512 and AVX2 and picks the widest
-/// the CPU has.
-fn elementwise() -> &'static str {
-    if has("avx512f") {
-        "avx512"
-    } else if has("avx2") {
-        "avx2"
-    } else {
-        "portable"
-    }
-}
-
-fn has(feature: &str) -> bool {
+fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        match feature {
-            "fma" => is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2"),
-            "avx2" => is_x86_feature_detected!("avx2"),
-            "avx512f" => is_x86_feature_detected!("avx512f"),
-            _ => false,
-        }
+        is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = feature;
         false
     }
 }

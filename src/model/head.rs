@@ -57,6 +57,13 @@ pub struct HeadPrediction {
     pub needs_review: bool,
 }
 
+impl HeadPrediction {
+    /// The index of the most probable label.
+    pub fn best(&self) -> usize {
+        (0..self.probs.len()).max_by(|&a, &b| self.probs[a].total_cmp(&self.probs[b])).unwrap_or(0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ClassifierHead {
     pub meta: HeadMetadata,

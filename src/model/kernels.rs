@@ -58,22 +58,53 @@ macro_rules! wide_kernel {
                 unsafe fn widest($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU was just found to support AVX-512F.
-                    return unsafe { widest($($arg),*) };
-                }
                 #[target_feature(enable = "avx2")]
                 unsafe fn wide($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                match $crate::model::kernels::Width::detect() {
+                    // SAFETY: the CPU was just found to support AVX-512F.
+                    $crate::model::kernels::Width::Avx512 => return unsafe { widest($($arg),*) },
                     // SAFETY: the CPU was just found to support AVX2.
-                    return unsafe { wide($($arg),*) };
+                    $crate::model::kernels::Width::Avx2 => return unsafe { wide($($arg),*) },
+                    $crate::model::kernels::Width::Portable => {}
                 }
             }
             body($($arg),*)
         }
     };
+}
+
+/// The widest vector extension the element-wise kernels run with on this CPU: what
+/// `wide_kernel!` dispatches on, and what the kernel path reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+impl Width {
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Width::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Width::Avx2;
+            }
+        }
+        Width::Portable
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Width::Avx512 => "avx512",
+            Width::Avx2 => "avx2",
+            Width::Portable => "portable",
+        }
+    }
 }
 
 /// Lanes of the partial sums in the reductions below: independent accumulators the compiler

@@ -91,20 +91,21 @@ fn place_readings(name: &str) -> Option<Vec<Vec<&'static str>>> {
     Some(out)
 }
 
+/// Whether the character before `range` is one of `before`, or the one after it one of `after`.
+fn marked(text: &str, range: std::ops::Range<usize>, before: &[char], after: &[char]) -> bool {
+    text[..range.start].chars().next_back().is_some_and(|c| before.contains(&c)) || text[range.end..].chars().next().is_some_and(|c| after.contains(&c))
+}
+
 /// Whether a district's short form heard at `range` stands where callers put a place: after 在,
 /// 住, 去 and the like, or before 区, 那边, 这边 (言轻 in 人微言轻 is not 延庆).
 fn placed(text: &str, range: std::ops::Range<usize>) -> bool {
-    const BEFORE: &[char] = &['在', '住', '是', '去', '到', '来', '京', '从', '回', '市'];
-    const AFTER: &[char] = &['区', '那', '这', '边', '一', '附', '的', '县', '城'];
-    text[..range.start].chars().next_back().is_some_and(|c| BEFORE.contains(&c)) || text[range.end..].chars().next().is_some_and(|c| AFTER.contains(&c))
+    marked(text, range, &['在', '住', '是', '去', '到', '来', '京', '从', '回', '市'], &['区', '那', '这', '边', '一', '附', '的', '县', '城'])
 }
 
 /// As [`placed`], with only the markers that leave no doubt: 在, 住, 去 ... before, or 区, 那边,
 /// 这边 after (not 的: 常青花园的 is no 清华园).
 fn firmly_placed(text: &str, range: std::ops::Range<usize>) -> bool {
-    const BEFORE: &[char] = &['在', '住', '去', '到', '从', '回'];
-    const AFTER: &[char] = &['区', '那', '这', '边', '附'];
-    text[..range.start].chars().next_back().is_some_and(|c| BEFORE.contains(&c)) || text[range.end..].chars().next().is_some_and(|c| AFTER.contains(&c))
+    marked(text, range, &['在', '住', '去', '到', '从', '回'], &['区', '那', '这', '边', '附'])
 }
 
 /// Whether the `n` characters from `at` stand where a caller puts a place, by the sound of the
@@ -226,14 +227,15 @@ impl Gazetteer {
                 let range = heard.byte_range(i, n);
                 let written = &text[range.clone()];
                 let in_district = h.within.as_deref().is_some_and(|d| districts.contains(&d));
-                let loose = (firmly_placed(text, range.clone()) || firmly_placed_heard(&heard, i, n))
-                    && match n {
-                        // A district's short form, or a street's inside a district found.
-                        2 => (h.within.is_none() || in_district) && differing(written, &h.name) == 2,
-                        _ => differing(written, &h.name) < n,
-                    };
-                let put = placed(text, range);
-                (slip_of(written, &h.name) || loose) && !SOUND_ALIKES.contains(&written) && (n > 2 || in_district || put)
+                let loose = || {
+                    (firmly_placed(text, range.clone()) || firmly_placed_heard(&heard, i, n))
+                        && match n {
+                            // A district's short form, or a street's inside a district found.
+                            2 => (h.within.is_none() || in_district) && differing(written, &h.name) == 2,
+                            _ => differing(written, &h.name) < n,
+                        }
+                };
+                (slip_of(written, &h.name) || loose()) && !SOUND_ALIKES.contains(&written) && (n > 2 || in_district || placed(text, range.clone()))
             }
         };
         // A district heard in this call also admits its streets' short forms.

@@ -93,7 +93,6 @@ pub fn featurize(
     Ok(prepared.into_iter().zip(embeddings).map(|(p, embedding)| Featurized { terms: terms(&p.tokens, &p.text), embedding }).collect())
 }
 
-/// The encoder options a recipe asks for, on top of the service's own.
 /// The cache file's recipe tag: int8 weights give other vectors than f32 from the same folder,
 /// so they are cached apart (f32 keeps the tag it always had).
 fn cache_tag(recipe: &EmbeddingRecipe, encoder: &Encoder) -> String {
@@ -103,6 +102,7 @@ fn cache_tag(recipe: &EmbeddingRecipe, encoder: &Encoder) -> String {
     }
 }
 
+/// The encoder options a recipe asks for, on top of the service's own.
 pub fn recipe_options(base: &EncoderOptions, max_tokens: usize, max_windows: usize) -> EncoderOptions {
     EncoderOptions { max_tokens, max_windows, ..base.clone() }
 }
@@ -462,7 +462,7 @@ mod tests {
         let encoder = Encoder::load(&folder, recipe_options(&EncoderOptions::default(), 32, 1)).unwrap();
         let emb = encoder.embed(&["我家楼下饭店油烟太大了"]).unwrap().remove(0).vector;
         let p = head.predict(&emb, &lex);
-        let best = (0..3).max_by(|&a, &b| p.probs[a].total_cmp(&p.probs[b])).unwrap();
+        let best = p.best();
         assert_eq!(head.meta.labels[best], "环境");
         assert!(head.lexical_reasons(&lex, best, 3).iter().any(|(t, _)| t.contains("油烟")));
     }
