@@ -8,7 +8,6 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::Span;
-use crate::text::sites::name_start;
 use crate::text::Location;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -39,7 +38,16 @@ pub struct TicketAddress {
 const BOUNDARY: &[char] = &[
     '在', '住', '的', '是', '了', '我', '们', '和', '与', '及', '到', '从', '对', '于', '个', '该', '这', '那', '位', '区', '市', '县', '镇', '乡', '省',
     '道', '买', '向', '给', '被', '把', '有', '说', '就', '也', '都', '还', '又', '嗯', '啊', '呢', '吧', '哪', '去', '来', '边', '旁', '近', '附', '条',
-    '楼', '号', '家', '某', '叫',
+    '楼', '号', '家', '某', '叫', '往',
+];
+
+/// Boundary characters that are also common inside names (朱家坟, 名都花园, 车道沟, 和平里, 鼓楼东大街, 煤市街, 良乡西路): they
+/// end a name only after a word that cannot start one (我家, 我们都, 街道, 你和, 北京市, 城乡).
+const SOFT_BOUNDARY: &[char] = &['家', '都', '道', '和', '楼', '市', '乡'];
+
+/// Characters before a soft boundary that make it a boundary after all.
+const BEFORE_SOFT: &[char] = &[
+    '我', '你', '他', '她', '咱', '俺', '人', '们', '老', '回', '在', '住', '全', '大', '一', '这', '那', '也', '就', '还', '不', '街', '知', '的', '到', '家', '都', '道', '和', '京', '本', '城', '超', '下',
 ];
 
 /// Names that end like a place but name none in particular.
@@ -48,23 +56,22 @@ const GENERIC: &[&str] = &[
     "小路", "大路", "铁路", "大街", "步行街", "商业街", "一条街", "医院", "学校", "超市", "市场", "车站", "商场", "广场", "公园", "大厦", "中心", "银行",
 ];
 
-/// Characters that, right after `路` or `街`, make another word: 路灯, 路口, 路面, 街道.
-const NOT_AFTER_ROAD: &[char] = &['灯', '口', '面', '况', '段', '由', '线', '费', '径', '过', '人', '道', '坊', '头', '牌', '基', '沿', '边'];
-
 static ESTATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([\p{Han}A-Za-z0-9]{0,10}?)(小区|社区|家园|花园|嘉园|公寓|新村|新城|大院|园[一二三四五六七八九十0-9]{1,2}[区期里]|[东西南北中]园|苑|村|里)([东西南北中]?[一二三四五六七八九十0-9]{1,3}[区期组里]|社区|小区)?").expect("estate pattern")
+    Regex::new(r"([\p{Han}A-Za-z0-9]{0,10}?)(小区|社区|家园|花园|嘉园|公寓|新村|新城|大院|园[一二三四五六七八九十0-9]{1,2}[区期里]|[东西南北中]园|[东西南北中][一二三四五六七八九十]{1,2}[区里]|[东西南北中新]区|[一二三四五六七八九十]{1,2}[区期]|苑|村|里)([东西南北中]?[一二三四五六七八九十0-9]{1,3}[区期组里]|社区|小区)?").expect("estate pattern")
 });
 
 /// Before `里`, these make another word: 家里, 这里, 夜里, 小区里.
-const NOT_BEFORE_LI: &[char] = &['同', '家', '这', '那', '哪', '心', '夜', '村', '屋', '院', '城', '楼', '店', '手', '嘴', '眼', '司', '区', '位', '校', '子', '头', '在', '到', '圈', '群', '水', '车', '床', '地', '坑', '沟', '河', '田', '山', '园', '厂', '所', '室', '局', '队', '门', '箱', '管', '网', '话', '机', '层', '间'];
+const NOT_BEFORE_LI: &[char] = &['同', '家', '这', '那', '哪', '心', '夜', '村', '屋', '院', '城', '楼', '店', '手', '嘴', '眼', '司', '区', '位', '校', '子', '头', '在', '到', '圈', '群', '水', '车', '床', '地', '坑', '沟', '河', '田', '山', '园', '厂', '所', '室', '局', '队', '门', '箱', '管', '网', '话', '机', '层', '间', '柜', '卡', '厦', '馆', '库', '包', '盒', '瓶', '桶', '锅', '碗', '袋', '兜'];
 
 /// Words inside a would-be landmark that show it is none.
 const NOT_LANDMARK: &[&str] = &["年", "孩子", "证明", "咨询", "上小学", "上中学", "上大学", "一家", "这家", "那家", "哪家", "附近"];
 
 /// Time and pointing words a name never starts with: 前几天小区 is no estate.
-const NOT_NAME_STARTS: &[&str] = &["联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
+const NOT_NAME_STARTS: &[&str] = &["要投诉", "投诉", "举报", "一下", "面", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
 static ROAD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([\p{Han}A-Za-z]{1,8}?)(大街|大道|胡同|路|街|巷)([0-9一二三四五六七八九十百]{1,4}号院?|[与和跟][\p{Han}]{1,6}?(?:大街|大道|路|街)(?:交叉口|路口|交口)?)?").expect("road pattern")
+    // The ending is followed by its number, a crossing, or any character that does not make it
+    // another word (路灯, 路口, 街道); the regex has no look-ahead, so that character is matched.
+    Regex::new(r"([\p{Han}A-Za-z]{1,8}?)(大街|大道|胡同|路|街|巷)(辅路)?([0-9一二三四五六七八九十百]{1,4}号|[与和跟][\p{Han}]{1,6}?(?:大街|大道|路|街)(?:交叉口|路口|交口)|[^灯口面况段由线费径过人道坊头牌基沿]|$)").expect("road pattern")
 });
 static BUILDING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:[0-9]{1,4}|[一二三四五六七八九十]{1,3})(?:号楼|号院|栋|幢|座)(?:[0-9一二三四五六七八九十]{1,3}(?:单元|门))?(?:[0-9]{2,5}(?:室|号)?)?|[0-9]{1,3}(?:单元|门)[0-9]{2,5}(?:室|号)?").expect("building pattern")
@@ -74,17 +81,43 @@ static LANDMARK: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A name found by its ending: cut back to the last boundary before the ending, and kept only
-/// when at least `min_core` characters name it.
-/// A name found by its ending: cut back to the last boundary before the ending, and kept only
 /// when the name and its ending (the tail aside) come to at least `min_chars` characters.
 fn named(text: &str, m: &regex::Captures, min_chars: usize) -> Option<(usize, usize)> {
     let whole = m.get(0)?;
     let name = m.get(1)?;
     let suffix = m.get(2)?;
-    let start = name_start(text, name.range(), BOUNDARY, NOT_NAME_STARTS);
+    let start = start_of_name(text, name.range());
     let base = text[start..suffix.end()].chars().count();
     let found = &text[start..whole.end()];
+    // A block number makes a short name enough: 嘉园二里.
+    let min_chars = if m.get(3).is_some() { min_chars.min(2) } else { min_chars };
     (base >= min_chars && !GENERIC.contains(&found)).then_some((start, whole.end()))
+}
+
+/// Where a name found by its ending starts: after the last boundary before the ending, where a
+/// soft boundary inside a name (朱家坟, or 和平里 after a comma) does not count.
+fn start_of_name(text: &str, name: std::ops::Range<usize>) -> usize {
+    let mut start = name.start;
+    for (i, c) in text[name.clone()].char_indices().rev() {
+        let at = name.start + i;
+        if !BOUNDARY.contains(&c) {
+            continue;
+        }
+        let before = text[..at].chars().next_back();
+        let soft = SOFT_BOUNDARY.contains(&c) && before.is_none_or(|b| !is_han(b) || !(BEFORE_SOFT.contains(&b) || BOUNDARY.contains(&b)));
+        if !soft {
+            start = at + c.len_utf8();
+            break;
+        }
+    }
+    while let Some(w) = NOT_NAME_STARTS.iter().find(|w| text[start..name.end].starts_with(**w)) {
+        start += w.len();
+    }
+    start
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
 
 /// What may follow an estate whose name ends in a bare 里: a number, a building, or the end of a
@@ -98,12 +131,18 @@ fn estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
             // 里 ends an estate's name (云景里, 角门东里), but 家里 and 夜里 are no places.
             let Some(suffix) = m.get(2).filter(|s| s.as_str() == "里") else { return true };
             let after = &text[m.get(0).map_or(0, |w| w.end())..];
+            // 龙潭北里 and 嘉园二里 are estates wherever they are said.
+            let numbered = text[..suffix.start()].ends_with(|c: char| "东西南北中一二三四五六七八九十".contains(c));
             m.get(3).is_some()
+                || numbered
                 || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && (after.is_empty() || after.starts_with(|c: char| c.is_ascii_digit()) || AFTER_LI.iter().any(|a| after.starts_with(a))))
         })
         .filter_map(|m| named(text, &m, 3))
         // A district or town said just before the estate is not part of its name: 海淀上地西里.
         .map(|(s, e)| strip_places(text, s, e, places))
+        .map(|(s, e)| (strip_road(text, s, e), e))
+        // 七八公里 is a distance, 物业或者社区 two bodies.
+        .filter(|&(s, e)| !text[s..e].ends_with("公里") && !NOT_IN_ESTATE.iter().any(|w| text[s..e].contains(w)))
         .collect();
     // The first estate named is where the matter is; said again more fully, the fuller wins,
     // and a name with its block (天通北苑二区) is fuller than one without.
@@ -114,22 +153,41 @@ fn estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
     Some(if block(&fuller) == 0 { found.iter().copied().find(|r| block(r) == 1).unwrap_or(fuller) } else { fuller })
 }
 
+/// Words an estate's name never holds.
+const NOT_IN_ESTATE: &[&str] = &["或者", "物业", "还是", "公司"];
+
+/// Where an estate's own name starts when a road or bridge is said right before it
+/// (万红西街高家园小区, 酒仙桥高家园小区): after the road, if a name is left.
+fn strip_road(text: &str, s: usize, e: usize) -> usize {
+    let span = &text[s..e];
+    let Some((i, c)) = span.char_indices().filter(|(_, c)| "街路桥".contains(*c)).last() else { return s };
+    let rest = &span[i + c.len_utf8()..];
+    let core = ["小区", "社区", "家园", "花园", "公寓", "新村"].iter().find_map(|x| rest.strip_suffix(x)).unwrap_or(rest);
+    let core = core.trim_end_matches(|c: char| "区期组里苑村".contains(c) || c.is_ascii_digit() || "一二三四五六七八九十东西南北中".contains(c));
+    if core.chars().count() >= 2 && rest.chars().count() >= 3 { s + i + c.len_utf8() } else { s }
+}
+
 fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<(usize, usize)> {
     ROAD.captures_iter(text)
-        .filter(|m| {
-            let end = m.get(0).map_or(0, |w| w.end());
-            let suffix_start = m.get(2).map_or(0, |s| s.start());
-            // 路灯, 街道: the ending belongs to another word unless a number follows it; and 51路
-            // is a bus route, not a road.
-            (m.get(3).is_some() || !text[end..].starts_with(NOT_AFTER_ROAD)) && !text[..suffix_start].ends_with(|c: char| c.is_ascii_digit())
+        // 51路 is a bus route, not a road.
+        .filter(|m| !text[..m.get(2).map_or(0, |s| s.start())].ends_with(|c: char| c.is_ascii_digit()))
+        .filter_map(|m| {
+            let (name, ending) = (m.get(1)?, m.get(3).or(m.get(2))?);
+            // The number or crossing is the road's; a single character after it is not.
+            let end = m.get(4).filter(|t| t.as_str().chars().count() >= 2).map_or(ending.end(), |t| t.end());
+            let start = start_of_name(text, name.range());
+            let found = &text[start..end];
+            (text[start..ending.end()].chars().count() >= 3 && !GENERIC.contains(&found)).then_some((start, end))
         })
-        .filter_map(|m| named(text, &m, 3))
+        // 反映一下路的问题, 老板跑路: a verb, not a road.
+        .filter(|&(s, e)| !NOT_IN_ROAD.iter().any(|w| text[s..e].contains(w)))
         // A town said just before its road is not part of the road's name: 黄村兴华大街.
-        .map(|(s, e)| match places.iter().find(|p| text[s..e].starts_with(p.as_str()) && names_a_road(&text[s + p.len()..e])) {
-            Some(p) => (s + p.len(), e),
-            None => (s, e),
+        .map(|(mut s, e)| {
+            while let Some(p) = places.iter().filter(|p| p.chars().count() >= 2).find(|p| text[s..e].starts_with(p.as_str()) && names_a_road(&text[s + p.len()..e])) {
+                s += p.len();
+            }
+            (s, e)
         })
-        .map(|(s, e)| strip_places(text, s, e, places))
         .find(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
 }
 
@@ -137,6 +195,7 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
 /// is left before any block number: 海淀上地西里 is 上地西里, but 望京西园三区 stays whole.
 fn strip_places(text: &str, mut s: usize, e: usize, places: &[String]) -> (usize, usize) {
     let named_alone = |rest: &str| {
+        let rest = ["小区", "社区"].iter().find_map(|x| rest.strip_suffix(x)).unwrap_or(rest);
         let head = rest.trim_end_matches(|c: char| "区期组里号院".contains(c)).trim_end_matches(|c: char| c.is_ascii_digit() || "一二三四五六七八九十东西南北中".contains(c));
         head.chars().count() >= 3
     };
@@ -146,11 +205,16 @@ fn strip_places(text: &str, mut s: usize, e: usize, places: &[String]) -> (usize
     (s, e)
 }
 
-/// Whether what is left after a place name still names a road (石园东路), not only its number.
+/// Whether what is left after a place name still names a road (石园东路), not only its number
+/// or a direction: 东直门外大街 and 鼓楼东大街 keep their place names.
 fn names_a_road(rest: &str) -> bool {
     let name = rest.trim_end_matches(|c: char| c.is_ascii_digit() || "号院一二三四五六七八九十百".contains(c));
-    name.chars().count() >= 3 && ["路", "街", "胡同", "巷", "道"].iter().any(|s| name.ends_with(s))
+    let Some(core) = ["大街", "大道", "胡同", "路", "街", "巷", "道"].iter().find_map(|s| name.strip_suffix(s)) else { return false };
+    core.trim_end_matches(|c: char| "东西南北中内外".contains(c)).chars().count() >= 2
 }
+
+/// Words a road's name never holds.
+const NOT_IN_ROAD: &[&str] = &["一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路"];
 
 fn landmark(text: &str, taken: &[(usize, usize)]) -> Option<(usize, usize)> {
     LANDMARK
@@ -226,7 +290,7 @@ mod tests {
     #[test]
     fn roads_with_numbers_and_not_road_lamps() {
         let a = address("海淀区学院路38号院门口的路灯不亮了");
-        assert_eq!(part(&a.road), Some("学院路38号院"));
+        assert_eq!(part(&a.road), Some("学院路38号"), "the 院 is the building's");
         let b = address("我们小区门口路灯坏了一个月");
         assert_eq!(part(&b.road), None);
         assert_eq!(part(&b.estate), None, "我们小区 names no estate");
@@ -242,6 +306,29 @@ mod tests {
     fn a_landmark_is_found_apart_from_the_estate() {
         let a = address("在望京SOHO旁边的工地晚上施工");
         assert_eq!(part(&a.landmark), Some("望京SOHO"));
+    }
+
+    #[test]
+    fn names_hold_characters_that_elsewhere_end_a_name() {
+        assert_eq!(part(&address("我们东花市街道花市枣苑社区的养老驿站").estate), Some("花市枣苑社区"));
+        assert_eq!(part(&address("投诉一下朱家坟社区门口的摊位").estate), Some("朱家坟社区"));
+        assert_eq!(part(&address("我住在西城区大栅栏街道，煤市街上有家小饭馆").road), Some("煤市街"));
+        assert_eq!(part(&address("就在鼓楼东大街边上，晚上吵").road), Some("鼓楼东大街"));
+    }
+
+    #[test]
+    fn numbered_blocks_and_roads_said_before_an_estate() {
+        assert_eq!(part(&address("我住朝阳区劲松街道劲松八区，806楼顶层").estate), Some("劲松八区"));
+        assert_eq!(part(&address("就住龙潭北里离得也就几十米").estate), Some("龙潭北里"));
+        assert_eq!(part(&address("我家住在万红西街高家园小区").estate), Some("高家园小区"));
+        assert_eq!(part(&address("离这儿七八公里有个厂").estate), None);
+    }
+
+    #[test]
+    fn a_road_ends_before_the_word_after_it() {
+        assert_eq!(part(&address("新街口外大街上有个工地").road), Some("新街口外大街"));
+        assert_eq!(part(&address("我想反映一下路的问题，黄平路上井盖没了").road), Some("黄平路"));
+        assert_eq!(part(&address("老板跑路了，工地在东坝中路边上").road), Some("东坝中路"));
     }
 
     #[test]

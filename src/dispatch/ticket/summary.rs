@@ -9,7 +9,8 @@ use crate::text::Keyword;
 /// Longest summary, in characters.
 pub const MAX_CHARS: usize = 60;
 
-const CLAUSE_END: &[char] = &['，', '。', '！', '？', '；', ',', '!', '?', ';', '\n', '：', ':'];
+/// Speech-to-text output has no punctuation; its spaces are the caller's pauses.
+const CLAUSE_END: &[char] = &['，', '。', '！', '？', '；', ',', '!', '?', ';', '\n', '：', ':', ' ', '\u{3000}'];
 
 /// Clauses that carry no matter: greetings, the operator's lines and questions.
 const NOT_MATTER: &[&str] = &["您好", "转办", "转给", "你好", "12345", "请问", "请讲", "谢谢", "好的", "稍等", "记录", "反映一下", "喂", "什么", "怎么", "吗", "哪", "电话"];
