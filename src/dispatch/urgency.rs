@@ -75,7 +75,14 @@ use HandoffLine::{FireRescue, Medical, Police};
 
 /// In order of precedence: the first matching signal with a line picks the hand-off.
 const SIGNALS: &[Signal] = &[
-    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "冒烟", "冒黑烟", "浓烟", "黑烟", "有烟了", "烧焦", "烧起来", "火花", "电线起火", "爆炸", "炸了"]], unless: &[] },
+    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "有烟了", "烧焦", "烧起来", "火花", "电线起火", "爆炸", "炸了"]], unless: &[] },
+    // Smoke from a chimney, an exhaust pipe or a field being burnt is pollution to report, not a fire.
+    Signal {
+        reason: "火灾",
+        handoff: Some(FireRescue),
+        groups: &[&["冒烟", "冒黑烟", "浓烟", "黑烟"]],
+        unless: &["烟囱", "锅炉", "尾气", "柴油", "货车", "排气", "烧烤", "秸秆", "焚烧", "烧垃圾", "渣土车", "挖掘机", "搅拌站", "轮胎"],
+    },
     Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["呛得", "全是烟", "火苗"]], unless: &["燃气灶", "点火", "打火", "油烟", "烧烤", "炒菜", "做饭", "抽烟", "吸烟", "粉尘", "灰尘", "粉末", "味儿", "异味", "臭"] },
     Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏"]], unless: &[] },
     Signal { reason: "溺水", handoff: Some(FireRescue), groups: &[&["溺水", "落水", "掉河里", "掉进河", "掉到河", "掉到护城河", "掉进护城河", "掉湖里", "掉进湖", "掉到湖", "掉水里", "掉进水", "掉到水里", "有人淹", "快淹死", "掉冰窟窿", "掉进冰", "在水里扑腾", "在水里挣扎", "掉进池塘", "掉到池塘"]], unless: &[] },
@@ -173,6 +180,12 @@ const NOW: &[&str] = &["现在", "刚才", "刚刚", "正在", "这会儿", "眼
 /// Words that, earlier in the same clause, make a danger a fear of what might happen.
 const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "一旦", "真要", "就怕", "生怕"];
 
+/// Words right after a danger that make it a topic, not an event: 起火原因, 火灾隐患.
+const ABOUT: &[&str] = &["原因", "隐患", "风险"];
+
+/// Calls that praise or thank are never emergencies, whatever they tell of.
+const PRAISE: &[&str] = &["表扬"];
+
 fn negated(text: &str, at: usize) -> bool {
     let before = &text[..at];
     let sentence = before.rfind(['。', '！', '？', '!', '?', '\n']).map_or(before, |i| &before[i..]);
@@ -186,7 +199,8 @@ fn negated(text: &str, at: usize) -> bool {
 /// How the phrase occurs in the call, if it does outside a negation: as written, or by sound
 /// (then the words actually written are returned, to show the operator).
 fn find(text: &str, heard: &HeardText, phrase: &str) -> Option<String> {
-    if text.match_indices(phrase).any(|(at, _)| !negated(text, at)) {
+    let about = |end: usize| ABOUT.iter().any(|w| text[end..].starts_with(w));
+    if text.match_indices(phrase).any(|(at, _)| !negated(text, at) && !about(at + phrase.len())) {
         return Some(phrase.to_string());
     }
     let len = phrase.chars().count();
@@ -197,14 +211,17 @@ fn find(text: &str, heard: &HeardText, phrase: &str) -> Option<String> {
     let found = heard.find_all(&word).find_map(|i| {
         let range = heard.byte_range(i, len);
         let written = &text[range.clone()];
-        (slip_of(written, phrase) && !negated(text, range.start)).then(|| format!("{written}≈{phrase}"))
+        (slip_of(written, phrase) && !negated(text, range.start) && !about(range.end)).then(|| format!("{written}≈{phrase}"))
     });
     found
 }
 
 pub fn assess(text: &str) -> Urgency {
-    let heard = HeardText::new(text);
     let mut urgency = Urgency::default();
+    if PRAISE.iter().any(|w| text.contains(w)) {
+        return urgency;
+    }
+    let heard = HeardText::new(text);
     for signal in SIGNALS {
         if signal.unless.iter().any(|w| text.contains(w)) {
             continue;
@@ -307,6 +324,9 @@ mod tests {
             "水压太低，热水器打不着火",
             "燃气灶点不着火了",
             "去年被骗了两万块钱，想问问案子有进展没有",
+            "村北那个铸造厂的烟囱天天冒黑烟，要求查处",
+            "昨天夜里车棚着过一回火，现在火是没了，我想问问这起火原因谁来认定",
+            "我想表扬一个公交司机，有个老人在车上突然晕倒了，司机马上停车帮着打120",
             "发票找不到了，能补开吗",
         ] {
             assert!(!assess(text).urgent, "{text}: {:?}", assess(text));
