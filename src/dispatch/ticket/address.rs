@@ -67,7 +67,7 @@ const NOT_BEFORE_LI: &[char] = &['同', '家', '这', '那', '哪', '心', '夜'
 const NOT_LANDMARK: &[&str] = &["年", "孩子", "证明", "咨询", "上小学", "上中学", "上大学", "一家", "这家", "那家", "哪家", "附近"];
 
 /// Time and pointing words a name never starts with: 前几天小区 is no estate.
-const NOT_NAME_STARTS: &[&str] = &["要投诉", "投诉", "举报", "一下", "面", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
+const NOT_NAME_STARTS: &[&str] = &["想投诉", "要投诉", "投诉", "举报", "反映", "一下", "面", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
 static ROAD: LazyLock<Regex> = LazyLock::new(|| {
     // The ending is followed by its number, a crossing, or any character that does not make it
     // another word (路灯, 路口, 街道); the regex has no look-ahead, so that character is matched.
@@ -76,8 +76,9 @@ static ROAD: LazyLock<Regex> = LazyLock::new(|| {
 static BUILDING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:[0-9]{1,4}|[一二三四五六七八九十]{1,3})(?:号楼|号院|栋|幢|座)(?:[0-9一二三四五六七八九十]{1,3}(?:单元|门))?(?:[0-9]{2,5}(?:室|号)?)?|[0-9]{1,3}(?:单元|门)[0-9]{2,5}(?:室|号)?").expect("building pattern")
 });
+const LANDMARK_ENDINGS: &[&str] = &["地铁站", "公交站", "火车站", "购物中心", "体育馆", "图书馆", "公园", "医院", "商场", "广场", "大厦", "超市", "酒店", "宾馆", "银行", "SOHO", "小学", "中学", "大学", "幼儿园"];
 static LANDMARK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([\p{Han}A-Za-z0-9]{1,8}?)(地铁站|公交站|火车站|购物中心|体育馆|图书馆|公园|医院|商场|广场|大厦|超市|酒店|宾馆|银行|SOHO|小学|中学|大学|幼儿园)").expect("landmark pattern")
+    Regex::new(&format!(r"([\p{{Han}}A-Za-z0-9]{{1,8}}?)({})", LANDMARK_ENDINGS.join("|"))).expect("landmark pattern")
 });
 
 /// A name found by its ending: cut back to the last boundary before the ending, and kept only
@@ -124,7 +125,7 @@ fn is_han(c: char) -> bool {
 /// phrase (云景里3号楼, 云景里小区, 云景里的). 冰柜里停电 is no estate.
 const AFTER_LI: &[&str] = &["小区", "社区", "号", "楼", "的", "这", "那", "住", "是", "，", "。", "、", " ", "东", "西", "南", "北"];
 
-fn estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
+fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
     let found: Vec<(usize, usize)> = ESTATE
         .captures_iter(text)
         .filter(|m| {
@@ -139,7 +140,7 @@ fn estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
         })
         .filter_map(|m| named(text, &m, 3))
         // A district or town said just before the estate is not part of its name: 海淀上地西里.
-        .map(|(s, e)| strip_places(text, s, e, places))
+        .map(|(s, e)| strip_places(text, s, e, places, district))
         .map(|(s, e)| (strip_road(text, s, e), e))
         // 七八公里 is a distance, 物业或者社区 two bodies.
         .filter(|&(s, e)| !text[s..e].ends_with("公里") && !NOT_IN_ESTATE.iter().any(|w| text[s..e].contains(w)))
@@ -193,13 +194,14 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
 
 /// `text[s..e]` without the place names it starts with, as long as a name of three characters
 /// is left before any block number: 海淀上地西里 is 上地西里, but 望京西园三区 stays whole.
-fn strip_places(text: &str, mut s: usize, e: usize, places: &[String]) -> (usize, usize) {
-    let named_alone = |rest: &str| {
+fn strip_places(text: &str, mut s: usize, e: usize, places: &[String], district: Option<&str>) -> (usize, usize) {
+    // A district's name never starts an estate's (海淀上地西里); a street's may (望京西园三区).
+    let named_alone = |p: &str, rest: &str| {
         let rest = ["小区", "社区"].iter().find_map(|x| rest.strip_suffix(x)).unwrap_or(rest);
         let head = rest.trim_end_matches(|c: char| "区期组里号院".contains(c)).trim_end_matches(|c: char| c.is_ascii_digit() || "一二三四五六七八九十东西南北中".contains(c));
-        head.chars().count() >= 3
+        head.chars().count() >= if district.is_some_and(|d| d.starts_with(p)) { 2 } else { 3 }
     };
-    while let Some(p) = places.iter().filter(|p| p.chars().count() >= 2).find(|p| text[s..e].starts_with(p.as_str()) && named_alone(&text[s + p.len()..e])) {
+    while let Some(p) = places.iter().filter(|p| p.chars().count() >= 2).find(|p| text[s..e].starts_with(p.as_str()) && named_alone(p, &text[s + p.len()..e])) {
         s += p.len();
     }
     (s, e)
@@ -216,10 +218,15 @@ fn names_a_road(rest: &str) -> bool {
 /// Words a road's name never holds.
 const NOT_IN_ROAD: &[&str] = &["一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路"];
 
-fn landmark(text: &str, taken: &[(usize, usize)]) -> Option<(usize, usize)> {
+fn landmark(text: &str, taken: &[(usize, usize)], places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
     LANDMARK
         .captures_iter(text)
         .filter_map(|m| named(text, &m, 4))
+        // 海淀医院 keeps its name: a place is cut from the front only when a name is left.
+        .map(|(s, e)| match strip_places(text, s, e, places, district) {
+            (t, e) if LANDMARK_ENDINGS.contains(&&text[t..e]) => (s, e),
+            stripped => stripped,
+        })
         // 孩子上小学 and 开证明的医院 name no place.
         .filter(|&(s, e)| !NOT_LANDMARK.iter().any(|w| text[s..e].contains(w)))
         .find(|&(s, e)| taken.iter().all(|&(a, b)| e <= a || s >= b))
@@ -242,11 +249,11 @@ fn place_names(location: &Location) -> Vec<String> {
 /// The ticket's address, or None when the call names no place at all.
 pub fn find(text: &str, location: &Location) -> Option<TicketAddress> {
     let places = place_names(location);
-    let estate = estate(text, &places);
+    let estate = estate(text, &places, location.district.as_deref());
     let road = road(text, estate, &places);
     let building = BUILDING.find(text).map(|m| (m.start(), m.end()));
     let taken: Vec<(usize, usize)> = [estate, road, building].into_iter().flatten().collect();
-    let landmark = landmark(text, &taken);
+    let landmark = landmark(text, &taken, &places, location.district.as_deref());
     let span = |r: Option<(usize, usize)>| r.map(|(s, e)| Span::of(text, s, e));
     let address = TicketAddress {
         district: location.district.clone(),

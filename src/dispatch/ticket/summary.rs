@@ -36,6 +36,58 @@ const REQUEST_VERBS: &[&str] = &[
     "协调", "核实", "调查", "救助", "安置", "答复", "解决", "处理", "检查", "治理", "管理",
 ];
 
+/// What a request asks for when it names none of [`REQUEST_VERBS`], as a ticket types it:
+/// 把工钱要回来 is 要求追讨, 能不能帮我问问 is 要求答复.
+const REQUEST_CUES: &[(&str, &str)] = &[
+    ("停工", "停工"), ("拖走", "清拖"), ("要回", "追讨"), ("追回", "追讨"), ("追款", "追讨"), ("退", "退款"), ("赔", "赔偿"), ("拆", "拆除"),
+    ("修", "维修"), ("查", "核查"), ("清理", "清理"), ("清走", "清理"), ("清一下", "清理"), ("通知", "协助通知"), ("寻人", "协助寻人"), ("问", "答复"), ("告诉", "答复"),
+    ("说明", "答复"),
+];
+
+/// Bodies that handle many matters: named alone, they are who the caller turned to, not what
+/// the matter is about (物业 in 找过物业), so the summary does not put them before the matter.
+const HANDLERS: &[&str] = &["物业", "物业公司", "燃气公司", "然气公司", "热力公司", "供热公司", "供电所", "供电公司", "房管所", "居委会", "村委会", "社区", "商场", "开发商"];
+
+/// A subject as a summary may lead with it: a proper name or a plain noun, without the count
+/// a caller put before it (棵大杨树, 约二十盏路灯).
+fn leading_subject<'a>(subject: &'a str, places: &[String]) -> Option<&'a str> {
+    let count = subject.trim_start_matches('约').trim_start_matches(|c: char| "一二两三四五六七八九十几好多".contains(c) || c.is_ascii_digit());
+    // After a count any measure word goes (七八根路灯); alone only those no name starts with
+    // (棵大杨树, but 家乐福超市).
+    let plain = match count.len() < subject.len() {
+        true => count.strip_prefix(CLASSIFIERS).unwrap_or(subject),
+        false => count.strip_prefix(['棵', '盏', '根']).unwrap_or(count),
+    };
+    let clause_like = plain.chars().count() > 10 || ["开始", "依靠", "主要", "今年", "去年", "原来", "请问"].iter().any(|w| plain.contains(w));
+    // 房山窦店 and 前门街道草厂 are places, which the summary already says.
+    let a_place = places.iter().any(|p| p.chars().count() >= 2 && plain.contains(p.as_str()));
+    (plain.chars().count() >= 2 && !HANDLERS.contains(&plain) && !clause_like && !a_place).then_some(plain)
+}
+
+/// Measure words between a count and its noun: 一棵大杨树, 七八根路灯.
+const CLASSIFIERS: &[char] = &['棵', '盏', '辆', '家', '座', '个', '根', '台', '只', '条', '间'];
+
+/// The subject and the matter in one phrase, without saying a word twice: 顺安驾校 and
+/// 驾校服务纠纷 make 顺安驾校服务纠纷, 大杨树 and 树木倾斜隐患 大杨树倾斜隐患; a bare noun the matter
+/// already names goes (公交车 before 公交运营问题).
+fn with_subject(subject: &str, matter: &str) -> String {
+    if matter.contains(subject) {
+        return matter.to_string();
+    }
+    for k in [2, 1] {
+        let head: String = matter.chars().take(k).collect();
+        if matter.chars().count() > k && subject.ends_with(head.as_str()) {
+            let rest = matter[head.len()..].trim_start_matches('木');
+            return format!("{subject}{rest}");
+        }
+    }
+    let head: String = matter.chars().take(2).collect();
+    if subject.chars().count() <= 3 && head.chars().count() == 2 && subject.contains(head.as_str()) {
+        return matter.to_string();
+    }
+    format!("{subject}{matter}")
+}
+
 /// The clause that says the most: the highest summed keyword weight, among those that are not
 /// greetings, the request, or only a place.
 fn key_matter(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<String> {
@@ -99,7 +151,8 @@ fn ask(ticket: &Ticket) -> Option<String> {
     if (2..=10).contains(&rest.chars().count()) && !rest.contains(['，', ',']) && REQUEST_VERBS.iter().any(|v| rest.contains(v)) {
         return Some(format!("要求{rest}"));
     }
-    let verb = REQUEST_VERBS.iter().find(|v| request.text.contains(**v)).copied().unwrap_or("处理");
+    let verb = REQUEST_VERBS.iter().find(|v| request.text.contains(**v)).copied();
+    let verb = verb.or_else(|| REQUEST_CUES.iter().find(|(cue, _)| request.text.contains(cue)).map(|(_, v)| *v)).unwrap_or("处理");
     Some(format!("要求{verb}"))
 }
 
@@ -107,7 +160,8 @@ fn ask(ticket: &Ticket) -> Option<String> {
 pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<String> {
     let place: String = match &ticket.address {
         Some(a) => {
-            let local = a.estate.as_ref().or(a.road.as_ref()).map(|s| s.text.clone()).or_else(|| a.street.clone());
+            // The most specific place said: a named park or mall beats the street it is in.
+            let local = a.estate.as_ref().or(a.road.as_ref()).or(a.landmark.as_ref()).map(|s| s.text.clone()).or_else(|| a.street.clone());
             [a.district.clone(), local].into_iter().flatten().collect()
         }
         None => String::new(),
@@ -117,10 +171,16 @@ pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Stri
         Some(matter) => matter.to_string(),
         None => key_matter(text, ticket, keywords).unwrap_or_default().chars().take(MAX_MATTER_CHARS).collect(),
     };
-    if let Some(subject) = &ticket.subject {
-        if !what.contains(subject.text.as_str()) && !place.contains(subject.text.as_str()) {
-            what = format!("{}{what}", subject.text);
+    let places = place_parts(ticket);
+    let short_places: Vec<String> = places.iter().map(|p| p.trim_end_matches("街道").trim_end_matches("地区").trim_end_matches(['区', '镇', '乡']).to_string()).collect();
+    if let Some(subject) = ticket.subject.as_ref().and_then(|s| leading_subject(&s.text, &short_places)) {
+        if !place.contains(subject) {
+            what = with_subject(subject, &what);
         }
+    }
+    // A call whose matter could not be named is still about its subject (然气公司).
+    if what.is_empty() {
+        what = ticket.subject.as_ref().map(|s| s.text.clone()).unwrap_or_default();
     }
     if what.is_empty() {
         return None;
@@ -146,6 +206,17 @@ mod tests {
         let location = Location { district: Some("朝阳区".into()), street: Some("望京街道".into()), evidence: Vec::new() };
         let t = fill(text, &location, &[], &kw(&[("油烟", 0.9), ("烧烤店", 0.8), ("望京", 1.3)]));
         assert_eq!(t.summary.as_deref(), Some("朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处"));
+    }
+
+    #[test]
+    fn subject_and_matter_say_each_word_once() {
+        assert_eq!(super::with_subject("顺安驾校", "驾校服务纠纷"), "顺安驾校服务纠纷");
+        assert_eq!(super::with_subject("大杨树", "树木倾斜隐患"), "大杨树倾斜隐患");
+        assert_eq!(super::with_subject("公交车", "公交运营问题"), "公交运营问题");
+        assert_eq!(super::with_subject("福寿康养老院", "养老服务问题"), "福寿康养老院养老服务问题");
+        assert_eq!(super::leading_subject("七八根路灯", &[]), Some("路灯"));
+        assert_eq!(super::leading_subject("八达岭长城停车场", &[]), Some("八达岭长城停车场"));
+        assert_eq!(super::leading_subject("物业", &[]), None, "who the caller turned to is not the matter");
     }
 
     #[test]
