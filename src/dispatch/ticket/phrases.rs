@@ -103,7 +103,7 @@ pub fn subject(text: &str, places: &[String]) -> Option<Span> {
 /// Words that open what a caller asks for.
 const ASKS: &[&str] = &[
     "希望", "要求", "请求", "恳请", "恳求", "麻烦你们", "麻烦您", "麻烦", "请你们", "请有关部门", "请相关部门", "能不能", "能否", "可不可以", "想让", "想请", "帮忙", "帮我们", "帮帮",
-    "给个说法", "尽快",
+    "给个说法", "尽快", "求求", "想申请", "想咨询", "想问问", "你们赶紧", "你们得管", "你们快", "赶紧派人",
 ];
 
 /// Operators ask too; their questions are not the caller's request.
@@ -147,7 +147,9 @@ pub fn request(text: &str) -> Option<Span> {
                 continue;
             }
             // Start at the ask, unless the clause before it is a short subject (我们希望, 居民要求).
-            let start = if text[clause_start..at].chars().count() <= 4 { clause_start } else { at };
+            // A bare 我 or 来电人 is who asks, which the ticket already knows.
+            let before = &text[clause_start..at];
+            let start = if before.chars().count() <= 4 && !["我", "来电人", "市民"].contains(&before) { clause_start } else { at };
             let mut end = request_end(text, at);
             if text[start..end].chars().count() > MAX_REQUEST_CHARS {
                 let limit = text[start..].char_indices().nth(MAX_REQUEST_CHARS).map_or(text.len(), |(i, _)| start + i);
@@ -248,7 +250,8 @@ mod tests {
     #[test]
     fn the_callers_last_ask_not_the_operators_question() {
         let t = "请问您有什么诉求？我希望有关部门尽快来查处一下，太影响休息了。";
-        assert_eq!(said(request(t)).as_deref(), Some("我希望有关部门尽快来查处一下"));
+        assert_eq!(said(request(t)).as_deref(), Some("希望有关部门尽快来查处一下"), "the bare 我 is left out");
+        assert_eq!(said(request("我们希望尽快恢复供水。")).as_deref(), Some("我们希望尽快恢复供水"));
         assert_eq!(said(request("商家不给换货，要求退款。")).as_deref(), Some("要求退款"));
         assert_eq!(said(request("暖气不热，屋里才十五度。")), None);
     }
