@@ -168,6 +168,32 @@ fn strip_road(text: &str, s: usize, e: usize) -> usize {
     if core.chars().count() >= 2 && rest.chars().count() >= 3 { s + i + c.len_utf8() } else { s }
 }
 
+/// Operators' questions whose answer is an estate's or a project's name.
+const ESTATE_QUESTIONS: &[&str] = &["哪个小区", "什么小区", "小区叫什么", "小区名", "哪个项目", "哪个楼盘", "什么项目"];
+
+/// What a caller opens an answer with before the name itself.
+const ANSWER_OPENERS: &[&str] = &["就是", "我们是", "我们", "我住", "住在", "在", "是", "的", "那个", "嗯"];
+
+/// An estate with no ending we know (禧悦澜庭, 富力城), named in answer to the operator's
+/// question: the opening words of the next turn, after the places it repeats.
+fn answered_estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
+    let asked = ESTATE_QUESTIONS.iter().filter_map(|q| text.find(q).map(|i| i + q.len())).min()?;
+    let mut s = text[asked..].find(['？', '?']).map(|i| asked + i + '？'.len_utf8())?;
+    loop {
+        let rest = &text[s..];
+        match places.iter().map(String::as_str).chain(ANSWER_OPENERS.iter().copied()).filter(|w| w.chars().count() >= 1).find(|w| rest.starts_with(*w)) {
+            Some(w) => s += w.len(),
+            None => break,
+        }
+    }
+    let len = text[s..].find(|c: char| !is_han(c) || BOUNDARY.contains(&c)).unwrap_or(text.len() - s);
+    let name = &text[s..s + len];
+    let chars = name.chars().count();
+    // 不知道叫什么 and 没有小区 answer no name.
+    let no_name = name.starts_with(['不', '没', '忘', '对', '这', '那', '哦', '啊']);
+    ((2..=8).contains(&chars) && !no_name && !GENERIC.contains(&name) && !NOT_IN_ESTATE.iter().any(|w| name.contains(w))).then_some((s, s + len))
+}
+
 fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<(usize, usize)> {
     ROAD.captures_iter(text)
         // 51路 is a bus route, not a road.
@@ -249,7 +275,7 @@ fn place_names(location: &Location) -> Vec<String> {
 /// The ticket's address, or None when the call names no place at all.
 pub fn find(text: &str, location: &Location) -> Option<TicketAddress> {
     let places = place_names(location);
-    let estate = estate(text, &places, location.district.as_deref());
+    let estate = estate(text, &places, location.district.as_deref()).or_else(|| answered_estate(text, &places));
     let road = road(text, estate, &places);
     let building = BUILDING.find(text).map(|m| (m.start(), m.end()));
     let taken: Vec<(usize, usize)> = [estate, road, building].into_iter().flatten().collect();
@@ -336,6 +362,14 @@ mod tests {
         assert_eq!(part(&address("新街口外大街上有个工地").road), Some("新街口外大街"));
         assert_eq!(part(&address("我想反映一下路的问题，黄平路上井盖没了").road), Some("黄平路"));
         assert_eq!(part(&address("老板跑路了，工地在东坝中路边上").road), Some("东坝中路"));
+    }
+
+    #[test]
+    fn an_estate_named_in_answer_to_the_operator() {
+        assert_eq!(part(&address("您在哪个小区？朝阳区的富力城，21号楼二单元。").estate), Some("富力城"));
+        assert_eq!(part(&address("哪个项目？禧悦澜庭，开发商是北京鑫泰置业。").estate), Some("禧悦澜庭"));
+        assert_eq!(part(&address("您在哪个小区？我不太清楚，就在路边。").estate), None);
+        assert_eq!(part(&address("您在哪个小区？不知道叫什么，就在路边。").estate), None);
     }
 
     #[test]
