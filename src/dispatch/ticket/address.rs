@@ -67,7 +67,7 @@ const NOT_BEFORE_LI: &[char] = &['同', '家', '这', '那', '哪', '心', '夜'
 const NOT_LANDMARK: &[&str] = &["年", "孩子", "证明", "咨询", "上小学", "上中学", "上大学", "一家", "这家", "那家", "哪家", "附近"];
 
 /// Time and pointing words a name never starts with: 前几天小区 is no estate.
-const NOT_NAME_STARTS: &[&str] = &["想投诉", "要投诉", "投诉", "举报", "反映", "一下", "面", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
+const NOT_NAME_STARTS: &[&str] = &["想投诉", "要投诉", "投诉", "举报", "反映", "一下", "面", "段", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
 static ROAD: LazyLock<Regex> = LazyLock::new(|| {
     // The ending is followed by its number, a crossing, or any character that does not make it
     // another word (路灯, 路口, 街道); the regex has no look-ahead, so that character is matched.
@@ -215,6 +215,9 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
             }
             (s, e)
         })
+        // 学院路 and 展览路 said alone are the streets (街道) named after them, which the address
+        // already gives; with a number they are the road.
+        .filter(|&(s, e)| !places.iter().any(|p| p == &text[s..e]))
         .find(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
 }
 
@@ -242,7 +245,7 @@ fn names_a_road(rest: &str) -> bool {
 }
 
 /// Words a road's name never holds.
-const NOT_IN_ROAD: &[&str] = &["一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路"];
+const NOT_IN_ROAD: &[&str] = &["沿街", "公共道路", "一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路"];
 
 fn landmark(text: &str, taken: &[(usize, usize)], places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
     LANDMARK
@@ -370,6 +373,13 @@ mod tests {
         assert_eq!(part(&address("哪个项目？禧悦澜庭，开发商是北京鑫泰置业。").estate), Some("禧悦澜庭"));
         assert_eq!(part(&address("您在哪个小区？我不太清楚，就在路边。").estate), None);
         assert_eq!(part(&address("您在哪个小区？不知道叫什么，就在路边。").estate), None);
+    }
+
+    #[test]
+    fn a_street_named_after_its_road_is_no_road() {
+        let at = |text: &str| find(text, &Location { district: Some("海淀区".into()), street: Some("学院路街道".into()), evidence: Vec::new() }).expect("an address");
+        assert_eq!(part(&at("我住学院路这边，小区暖气不热").road), None);
+        assert_eq!(part(&at("学院路38号院门口的路灯不亮").road), Some("学院路38号"));
     }
 
     #[test]
