@@ -1,7 +1,12 @@
 //! The ticket's one-line summary in the 12345 style, place + matter + request
-//! (朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处), built from the fields, the matter as
-//! operators name it ([`super::matters`]) or else the call's key clause, and the request. No
-//! generative model: every word comes from the call or from those two short lists.
+//! (朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处), built from the fields, the matter (as the
+//! operator restated it to the caller, else as operators name it ([`super::matters`]), else the
+//! call's key clause), and the request. No generative model: every word comes from the call or
+//! from those two short lists.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use super::Ticket;
 use crate::text::Keyword;
@@ -88,6 +93,28 @@ fn with_subject(subject: &str, matter: &str) -> String {
     format!("{subject}{matter}")
 }
 
+/// An operator restates the matter to confirm it (您反映的是小区燃气配套未通的问题): that is the
+/// matter in an operator's own words.
+static RESTATED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"您(?:是)?(?:要|想)?(?:反映|反应|举报|投诉|咨询)(?:的)?(?:是)?(?:关于)?([^。？！?!，,]{3,30}?)(?:的问题|问题|的情况|的事情|的事|是吧|对吧|对吗)").expect("restatement pattern")
+});
+
+fn restated_matter(text: &str) -> Option<String> {
+    RESTATED
+        .captures_iter(text)
+        .map(|c| c[1].trim_end_matches('是').to_string())
+        .find(|m| !["什么", "哪", "吗", "怎么", "这个", "那个"].iter().any(|w| m.contains(w)))
+}
+
+/// A matter without the place names the summary already starts with.
+fn without_places(matter: &str, places: &[String]) -> String {
+    let mut m = matter.to_string();
+    for p in places {
+        m = m.replace(p.as_str(), "");
+    }
+    m.trim_start_matches(['的', '在', '，']).to_string()
+}
+
 /// The clause that says the most: the highest summed keyword weight, among those that are not
 /// greetings, the request, or only a place.
 fn key_matter(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<String> {
@@ -166,9 +193,11 @@ pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Stri
         }
         None => String::new(),
     };
-    // The matter as a ticket names it; failing that, the call's own key clause.
-    let mut what: String = match super::matters::named(text) {
-        Some(matter) => matter.to_string(),
+    // The matter as the operator restated it to the caller; else as a ticket names it; failing
+    // both, the call's own key clause.
+    let restated = restated_matter(text).map(|m| without_places(&m, &place_parts(ticket)));
+    let mut what: String = match restated.filter(|m| m.chars().count() >= 3).or_else(|| super::matters::named(text).map(str::to_string)) {
+        Some(matter) => matter,
         None => key_matter(text, ticket, keywords).unwrap_or_default().chars().take(MAX_MATTER_CHARS).collect(),
     };
     let places = place_parts(ticket);
@@ -217,6 +246,13 @@ mod tests {
         assert_eq!(super::leading_subject("七八根路灯", &[]), Some("路灯"));
         assert_eq!(super::leading_subject("八达岭长城停车场", &[]), Some("八达岭长城停车场"));
         assert_eq!(super::leading_subject("物业", &[]), None, "who the caller turned to is not the matter");
+    }
+
+    #[test]
+    fn the_operators_restatement_names_the_matter() {
+        assert_eq!(super::restated_matter("好的，您反映的是小区燃气配套未通的问题，我们转相关部门。").as_deref(), Some("小区燃气配套未通"));
+        assert_eq!(super::restated_matter("您是想咨询门店牌匾标识设置规范是吧？").as_deref(), Some("门店牌匾标识设置规范"));
+        assert_eq!(super::restated_matter("您反映的是什么问题？"), None, "a question is no restatement");
     }
 
     #[test]
