@@ -155,7 +155,7 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
 }
 
 /// Words an estate's name never holds.
-const NOT_IN_ESTATE: &[&str] = &["或者", "物业", "还是", "公司"];
+const NOT_IN_ESTATE: &[&str] = &["或", "物业", "还是", "公司"];
 
 /// Where an estate's own name starts when a road or bridge is said right before it
 /// (万红西街高家园小区, 酒仙桥高家园小区): after the road, if a name is left.
@@ -245,7 +245,7 @@ fn names_a_road(rest: &str) -> bool {
 }
 
 /// Words a road's name never holds.
-const NOT_IN_ROAD: &[&str] = &["沿街", "公共道路", "一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路"];
+const NOT_IN_ROAD: &[&str] = &["沿街", "公共道路", "线路", "一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路"];
 
 fn landmark(text: &str, taken: &[(usize, usize)], places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
     LANDMARK

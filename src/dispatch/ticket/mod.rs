@@ -81,9 +81,9 @@ pub struct Ticket {
     pub summary: Option<String>,
 }
 
-/// Fill the ticket from the masked text, the place the gazetteer found, the PII that was masked
-/// and the call's keywords (best first).
-pub fn fill(masked: &str, location: &Location, pii: &[PiiKind], keywords: &[Keyword]) -> Ticket {
+/// Fill the ticket from the masked text, the place the gazetteer found, the PII that was masked,
+/// the call's keywords (best first) and its appeal type when known ("consultation", "praise" ...).
+pub fn fill(masked: &str, location: &Location, pii: &[PiiKind], keywords: &[Keyword], appeal: Option<&str>) -> Ticket {
     let address = address::find(masked, location);
     let request = phrases::request(masked);
     let subject = phrases::subject(masked, &location.evidence);
@@ -99,7 +99,7 @@ pub fn fill(masked: &str, location: &Location, pii: &[PiiKind], keywords: &[Keyw
         subject,
         request,
     };
-    ticket.summary = summary::compose(masked, &ticket, keywords);
+    ticket.summary = summary::compose(masked, &ticket, keywords, appeal);
     ticket
 }
 
@@ -129,7 +129,7 @@ mod tests {
         let prepare = started.elapsed();
         let located: Vec<_> = prepared.iter().map(|p| gazetteer.locate(&p.text)).collect();
         let started = std::time::Instant::now();
-        let filled = prepared.iter().zip(&located).filter(|(p, l)| fill(&p.text, l, &p.pii, &p.keywords).summary.is_some()).count();
+        let filled = prepared.iter().zip(&located).filter(|(p, l)| fill(&p.text, l, &p.pii, &p.keywords, None).summary.is_some()).count();
         let ticket = started.elapsed();
         let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / texts.len() as f64;
         eprintln!("{} calls: prepare {:.3} ms a call, ticket {:.3} ms a call ({filled} summaries)", texts.len(), per(prepare), per(ticket));

@@ -18,7 +18,7 @@ pub const MAX_CHARS: usize = 60;
 const CLAUSE_END: &[char] = &['，', '。', '！', '？', '；', ',', '!', '?', ';', '\n', '：', ':', ' ', '\u{3000}'];
 
 /// Clauses that carry no matter: greetings, the operator's lines and questions.
-const NOT_MATTER: &[&str] = &["您好", "转办", "转给", "你好", "12345", "请问", "请讲", "谢谢", "好的", "稍等", "记录", "反映一下", "喂", "什么", "怎么", "吗", "哪", "电话"];
+const NOT_MATTER: &[&str] = &["您好", "转办", "转给", "我们转", "转相关", "转有关", "转职能", "给您答复", "告诉您", "您可以", "为准", "……", "你好", "12345", "请问", "请讲", "谢谢", "好的", "稍等", "记录", "反映一下", "喂", "什么", "怎么", "吗", "哪", "电话"];
 
 /// Words that say something is wrong: 扰民, 不热, 停水, 拖欠, 不给退.
 const PROBLEM_CUES: &[&str] = &[
@@ -115,6 +115,14 @@ fn without_places(matter: &str, places: &[String]) -> String {
     m.trim_start_matches(['的', '在', '，']).to_string()
 }
 
+/// Who a call of praise praises: what follows 表扬 in its clause (我想表扬一下平谷滨河那边的文化馆).
+fn praised(text: &str) -> Option<String> {
+    let at = text.find("表扬")? + "表扬".len();
+    let rest = text[at..].trim_start_matches("一下").trim_start_matches("我们").trim_start_matches(['个', '咱']);
+    let clause: String = rest.chars().take_while(|c| !CLAUSE_END.contains(c)).take(MAX_MATTER_CHARS).collect();
+    (clause.chars().count() >= 2).then_some(clause)
+}
+
 /// The clause that says the most: the highest summed keyword weight, among those that are not
 /// greetings, the request, or only a place.
 fn key_matter(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<String> {
@@ -184,7 +192,7 @@ fn ask(ticket: &Ticket) -> Option<String> {
 }
 
 /// The summary, or None when the call says too little to write one.
-pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<String> {
+pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword], appeal: Option<&str>) -> Option<String> {
     let place: String = match &ticket.address {
         Some(a) => {
             // The most specific place said: a named park or mall beats the street it is in.
@@ -214,7 +222,26 @@ pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Stri
     if what.is_empty() {
         return None;
     }
-    let tail = ask(ticket).map(|a| format!("，{a}")).unwrap_or_default();
+    let mut tail = ask(ticket).map(|a| format!("，{a}")).unwrap_or_default();
+    match appeal {
+        // An enquiry asks, it does not demand: 咨询子女入学, with no 要求处理 after it.
+        Some("consultation") => {
+            if !what.contains("咨询") {
+                what = format!("咨询{what}");
+            }
+            if ["，要求处理", "，要求答复"].contains(&tail.as_str()) {
+                tail.clear();
+            }
+        }
+        // Praise names who is praised, not the trouble they fixed.
+        Some("praise") => {
+            if let Some(praised) = praised(text) {
+                what = format!("表扬{praised}");
+                tail.clear();
+            }
+        }
+        _ => {}
+    }
     let room = MAX_CHARS.saturating_sub(place.chars().count() + tail.chars().count());
     let what: String = what.chars().take(room).collect();
     Some(format!("{place}{what}{tail}"))
@@ -233,7 +260,7 @@ mod tests {
     fn place_matter_and_request_in_one_line() {
         let text = "您好，12345。我是朝阳区望京西园三区3号楼的，楼下烧烤店每天晚上开到两点，油烟太大了，希望你们尽快查处一下。";
         let location = Location { district: Some("朝阳区".into()), street: Some("望京街道".into()), evidence: Vec::new() };
-        let t = fill(text, &location, &[], &kw(&[("油烟", 0.9), ("烧烤店", 0.8), ("望京", 1.3)]));
+        let t = fill(text, &location, &[], &kw(&[("油烟", 0.9), ("烧烤店", 0.8), ("望京", 1.3)]), None);
         assert_eq!(t.summary.as_deref(), Some("朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处"));
     }
 
@@ -256,9 +283,18 @@ mod tests {
     }
 
     #[test]
+    fn an_enquiry_asks_and_praise_names_who_is_praised() {
+        let location = Location { district: Some("平谷区".into()), street: None, evidence: Vec::new() };
+        let t = fill("我想表扬一下平谷滨河那边的文化馆，王老师教得特别有耐心。", &location, &[], &kw(&[("文化馆", 1.0)]), Some("praise"));
+        assert_eq!(t.summary.as_deref(), Some("平谷区表扬平谷滨河那边的文化馆"));
+        let t = fill("我想问一下，孩子明年上小学，入学应该在哪个区报名？能不能告诉我。", &location, &[], &kw(&[("入学", 1.0)]), Some("consultation"));
+        assert_eq!(t.summary.as_deref(), Some("平谷区咨询子女入学"), "{:?}", t.summary);
+    }
+
+    #[test]
     fn never_longer_than_sixty_characters() {
         let text = format!("海淀区学院路38号的工地{}，要求处理", "晚上施工噪音特别大吵得人睡不着觉".repeat(6));
-        let t = fill(&text, &Location { district: Some("海淀区".into()), street: None, evidence: Vec::new() }, &[], &kw(&[("噪音", 1.0)]));
+        let t = fill(&text, &Location { district: Some("海淀区".into()), street: None, evidence: Vec::new() }, &[], &kw(&[("噪音", 1.0)]), None);
         let s = t.summary.unwrap();
         assert!(s.chars().count() <= super::MAX_CHARS, "{s}");
         assert!(s.starts_with("海淀区学院路38号") && s.ends_with("，要求处理"), "{s}");
