@@ -30,7 +30,7 @@ const PROBLEM_CUES: &[&str] = &[
 const MAX_MATTER_CHARS: usize = 20;
 
 /// Words a request opens with that its summary drops: 麻烦你们帮忙协调一下 -> 要求协调.
-const REQUEST_OPENERS: &[&str] = &["麻烦你们", "麻烦您", "麻烦", "我们", "我", "就是", "希望", "要求", "请求", "恳请", "请你们", "请", "能不能", "能否", "可不可以", "帮忙", "帮我们", "尽快", "赶紧", "你们", "有关部门", "相关部门"];
+const REQUEST_OPENERS: &[&str] = &["麻烦你们", "麻烦您", "麻烦", "我们", "我", "就是", "希望", "要求", "请求", "恳请", "请你们", "请", "能不能", "能否", "可不可以", "帮忙", "帮我们", "尽快", "赶紧", "你们", "有关部门", "相关部门", "过来", "来"];
 
 /// Openers a ticket drops: 我家楼下 is kept by the subject, 我们 by nobody.
 const OPENERS: &[&str] = &["我要反映", "我想反映", "我反映", "我要投诉", "我想投诉", "投诉", "反映", "就是说", "就是", "那个", "这个", "然后", "而且", "现在", "我家", "我们", "咱们", "我", "嗯", "啊"];
@@ -79,10 +79,12 @@ fn with_subject(subject: &str, matter: &str) -> String {
     if matter.contains(subject) {
         return matter.to_string();
     }
-    for k in [2, 1] {
-        let head: String = matter.chars().take(k).collect();
-        if matter.chars().count() > k && subject.ends_with(head.as_str()) {
-            let rest = matter[head.len()..].trim_start_matches('木');
+    // The longest end of the subject that the matter starts with: 楼下烧烤店 + 烧烤店油烟扰民.
+    let subject_chars: Vec<char> = subject.chars().collect();
+    for k in (1..subject_chars.len().min(matter.chars().count())).rev() {
+        let tail: String = subject_chars[subject_chars.len() - k..].iter().collect();
+        if matter.starts_with(tail.as_str()) && (k >= 2 || matter.chars().count() > 2) {
+            let rest = matter[tail.len()..].trim_start_matches('木');
             return format!("{subject}{rest}");
         }
     }
@@ -270,6 +272,7 @@ mod tests {
         assert_eq!(super::with_subject("大杨树", "树木倾斜隐患"), "大杨树倾斜隐患");
         assert_eq!(super::with_subject("公交车", "公交运营问题"), "公交运营问题");
         assert_eq!(super::with_subject("福寿康养老院", "养老服务问题"), "福寿康养老院养老服务问题");
+        assert_eq!(super::with_subject("楼下烧烤店", "烧烤店油烟扰民"), "楼下烧烤店油烟扰民");
         assert_eq!(super::leading_subject("七八根路灯", &[]), Some("路灯"));
         assert_eq!(super::leading_subject("八达岭长城停车场", &[]), Some("八达岭长城停车场"));
         assert_eq!(super::leading_subject("物业", &[]), None, "who the caller turned to is not the matter");
