@@ -32,8 +32,9 @@ const MAX_MATTER_CHARS: usize = 20;
 /// Words a request opens with that its summary drops: 麻烦你们帮忙协调一下 -> 要求协调.
 const REQUEST_OPENERS: &[&str] = &["麻烦你们", "麻烦您", "麻烦", "我们", "我", "就是", "希望", "要求", "请求", "恳请", "请你们", "请", "能不能", "能否", "可不可以", "帮忙", "帮我们", "尽快", "赶紧", "你们", "有关部门", "相关部门", "过来", "来"];
 
-/// Openers a ticket drops: 我家楼下 is kept by the subject, 我们 by nobody.
-const OPENERS: &[&str] = &["我要反映", "我想反映", "我反映", "我要投诉", "我想投诉", "投诉", "反映", "就是说", "就是", "那个", "这个", "然后", "而且", "现在", "我家", "我们", "咱们", "我", "嗯", "啊"];
+/// Openers a ticket drops: 我家楼下 is kept by the subject, 我们 by nobody, and an operator's
+/// note starts with who called (市民反映), which the ticket does not repeat.
+const OPENERS: &[&str] = &["市民来电反映", "市民来电称", "市民反映", "市民举报", "市民称", "来电人反映", "来电人称", "来电咨询", "来电反映", "我要反映", "我想反映", "我反映", "我要投诉", "我想投诉", "投诉", "反映", "就是说", "就是", "那个", "这个", "然后", "而且", "现在", "我家", "我们", "咱们", "我", "嗯", "啊"];
 
 /// Verbs a request is typed with, most specific first.
 const REQUEST_VERBS: &[&str] = &[
