@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::sound::{slip_of, word_sound, HeardText};
+use crate::text::sound::HeardText;
 
 /// Where an urgent call goes at once, before any department: since 2022 urgent police
 /// matters are handed straight to 110, fires and rescues to 119, medical emergencies to 120.
@@ -207,13 +207,8 @@ fn find(text: &str, heard: &HeardText, phrase: &str) -> Option<String> {
     if len < 3 && !SOUND_PAIRS.contains(&phrase) {
         return None;
     }
-    let word = word_sound(phrase)?;
-    let found = heard.find_all(&word).find_map(|i| {
-        let range = heard.byte_range(i, len);
-        let written = &text[range.clone()];
-        (slip_of(written, phrase) && !negated(text, range.start) && !about(range.end)).then(|| format!("{written}≈{phrase}"))
-    });
-    found
+    let range = heard.slips(text, phrase).find(|r| !negated(text, r.start) && !about(r.end))?;
+    Some(format!("{}≈{phrase}", &text[range]))
 }
 
 pub fn assess(text: &str) -> Urgency {

@@ -65,6 +65,17 @@ impl HeardText {
         start..end
     }
 
+    /// Where `word` is written with a same-sound slip ([`slip_of`]): the byte range in `text` (the
+    /// text this was built from) of each place, first to last.
+    pub fn slips<'a>(&'a self, text: &'a str, word: &'a str) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+        let sound = word_sound(word);
+        let n = word.chars().count();
+        (0..self.chars.len())
+            .filter(move |&i| sound.as_ref().is_some_and(|s| self.sounds_like(i, s)))
+            .map(move |i| self.byte_range(i, n))
+            .filter(move |r| slip_of(&text[r.clone()], word))
+    }
+
     /// Every character position where `word` can be heard.
     pub fn find_all<'a>(&'a self, word: &'a [Vec<&'static str>]) -> impl Iterator<Item = usize> + 'a {
         (0..self.chars.len()).filter(move |&i| self.sounds_like(i, word))

@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::Span;
+use crate::text::sites::name_start;
 use crate::text::Location;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -111,10 +112,8 @@ fn start_of_name(text: &str, name: std::ops::Range<usize>) -> usize {
             break;
         }
     }
-    while let Some(w) = NOT_NAME_STARTS.iter().find(|w| text[start..name.end].starts_with(**w)) {
-        start += w.len();
-    }
-    start
+    // No boundary is left to find: only the words a name never starts with.
+    name_start(text, start..name.end, &[], NOT_NAME_STARTS)
 }
 
 fn is_han(c: char) -> bool {
@@ -181,7 +180,8 @@ fn answered_estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
     let mut s = text[asked..].find(['？', '?']).map(|i| asked + i + '？'.len_utf8())?;
     loop {
         let rest = &text[s..];
-        match places.iter().map(String::as_str).chain(ANSWER_OPENERS.iter().copied()).filter(|w| w.chars().count() >= 1).find(|w| rest.starts_with(*w)) {
+        // An empty word would match forever.
+        match places.iter().map(String::as_str).chain(ANSWER_OPENERS.iter().copied()).filter(|w| !w.is_empty()).find(|w| rest.starts_with(*w)) {
             Some(w) => s += w.len(),
             None => break,
         }
@@ -221,8 +221,9 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
         .find(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
 }
 
-/// `text[s..e]` without the place names it starts with, as long as a name of three characters
-/// is left before any block number: 海淀上地西里 is 上地西里, but 望京西园三区 stays whole.
+/// `text[s..e]` without the place names it starts with, as long as a name is left before any
+/// block number (two characters after a district's name, three after a street's): 海淀上地西里
+/// is 上地西里, but 望京西园三区 stays whole.
 fn strip_places(text: &str, mut s: usize, e: usize, places: &[String], district: Option<&str>) -> (usize, usize) {
     // A district's name never starts an estate's (海淀上地西里); a street's may (望京西园三区).
     let named_alone = |p: &str, rest: &str| {
@@ -266,13 +267,18 @@ fn place_names(location: &Location) -> Vec<String> {
     let mut names: Vec<String> = location.evidence.clone();
     for full in location.district.iter().chain(location.street.iter()) {
         names.push(full.clone());
-        let short = full.trim_end_matches("街道").trim_end_matches("地区").trim_end_matches(['区', '镇', '乡']);
+        let short = short_name(full);
         if short.chars().count() >= 2 {
             names.push(short.to_string());
         }
     }
     names.sort_by_key(|n| std::cmp::Reverse(n.len()));
     names
+}
+
+/// A district's or street's name as callers say it: 朝阳 for 朝阳区, 望京 for 望京街道.
+pub(super) fn short_name(full: &str) -> &str {
+    full.trim_end_matches("街道").trim_end_matches("地区").trim_end_matches(['区', '镇', '乡'])
 }
 
 /// The ticket's address, or None when the call names no place at all.

@@ -2,7 +2,7 @@
 //! words in a call that show each. A summary names its matter this way rather than quoting
 //! whichever clause of the call happened to carry the most keywords.
 
-use crate::text::sound::{slip_of, word_sound, HeardText};
+use crate::text::sound::HeardText;
 
 /// (words any one of which shows the matter, every one of these must also be said, the
 /// matter as a ticket names it). More specific matters come first: the first that fits wins.
@@ -86,13 +86,7 @@ fn says(text: &str, heard: &HeardText, word: &str) -> bool {
     if text.contains(word) {
         return true;
     }
-    let len = word.chars().count();
-    if len < 3 && !HEARD_PAIRS.contains(&word) {
-        return false;
-    }
-    let Some(sound) = word_sound(word) else { return false };
-    let heard_as = heard.find_all(&sound).any(|i| slip_of(&text[heard.byte_range(i, len)], word));
-    heard_as
+    (word.chars().count() >= 3 || HEARD_PAIRS.contains(&word)) && heard.slips(text, word).next().is_some()
 }
 
 /// The matter a call is about, as a ticket names it, if the call shows one.

@@ -160,10 +160,7 @@ fn place_parts(ticket: &Ticket) -> Vec<String> {
 
 /// A clause without the places the address already says and without openers.
 fn matter(clause: &str, places: &[String]) -> String {
-    let mut m = clause.to_string();
-    for p in places {
-        m = m.replace(p.as_str(), "");
-    }
+    let mut m = without_places(clause, places);
     loop {
         let trimmed = m.trim_start_matches(['的', '在', '是', '，', ' ']);
         match OPENERS.iter().find(|o| trimmed.starts_with(**o)) {
@@ -206,13 +203,13 @@ pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword], appeal: Option
     };
     // The matter as the operator restated it to the caller; else as a ticket names it; failing
     // both, the call's own key clause.
-    let restated = restated_matter(text).map(|m| without_places(&m, &place_parts(ticket)));
+    let places = place_parts(ticket);
+    let restated = restated_matter(text).map(|m| without_places(&m, &places));
     let mut what: String = match restated.filter(|m| m.chars().count() >= 3).or_else(|| super::matters::named(text).map(str::to_string)) {
         Some(matter) => matter,
         None => key_matter(text, ticket, keywords).unwrap_or_default().chars().take(MAX_MATTER_CHARS).collect(),
     };
-    let places = place_parts(ticket);
-    let short_places: Vec<String> = places.iter().map(|p| p.trim_end_matches("街道").trim_end_matches("地区").trim_end_matches(['区', '镇', '乡']).to_string()).collect();
+    let short_places: Vec<String> = places.iter().map(|p| super::address::short_name(p).to_string()).collect();
     if let Some(subject) = ticket.subject.as_ref().and_then(|s| leading_subject(&s.text, &short_places)) {
         if !place.contains(subject) {
             what = with_subject(subject, &what);
