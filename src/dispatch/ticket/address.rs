@@ -177,7 +177,9 @@ const ANSWER_OPENERS: &[&str] = &["就是", "我们是", "我们", "我住", "�
 /// question: the opening words of the next turn, after the places it repeats.
 fn answered_estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
     let asked = ESTATE_QUESTIONS.iter().filter_map(|q| text.find(q).map(|i| i + q.len())).min()?;
-    let mut s = text[asked..].find(['？', '?']).map(|i| asked + i + '？'.len_utf8())?;
+    // Past the question mark, full-width or not (they differ in length).
+    let (i, mark) = text[asked..].char_indices().find(|&(_, c)| c == '？' || c == '?')?;
+    let mut s = asked + i + mark.len_utf8();
     loop {
         let rest = &text[s..];
         // An empty word would match forever.
@@ -379,6 +381,8 @@ mod tests {
         assert_eq!(part(&address("哪个项目？禧悦澜庭，开发商是北京鑫泰置业。").estate), Some("禧悦澜庭"));
         assert_eq!(part(&address("您在哪个小区？我不太清楚，就在路边。").estate), None);
         assert_eq!(part(&address("您在哪个小区？不知道叫什么，就在路边。").estate), None);
+        // An ASCII question mark is one byte: skipping three would cut a character in two.
+        assert_eq!(part(&address("您在哪个小区?富力城，21号楼。").estate), Some("富力城"));
     }
 
     #[test]
