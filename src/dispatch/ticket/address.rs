@@ -39,7 +39,7 @@ pub struct TicketAddress {
 const BOUNDARY: &[char] = &[
     '在', '住', '的', '是', '了', '我', '们', '和', '与', '及', '到', '从', '对', '于', '个', '该', '这', '那', '位', '区', '市', '县', '镇', '乡', '省',
     '道', '买', '向', '给', '被', '把', '有', '说', '就', '也', '都', '还', '又', '嗯', '啊', '呢', '吧', '哪', '去', '来', '边', '旁', '近', '附', '条',
-    '楼', '号', '家', '某', '叫', '往',
+    '楼', '号', '家', '某', '叫', '往', '其', '让',
 ];
 
 /// Boundary characters that are also common inside names (朱家坟, 名都花园, 车道沟, 和平里, 鼓楼东大街, 煤市街, 良乡西路): they
@@ -58,7 +58,7 @@ const GENERIC: &[&str] = &[
 ];
 
 static ESTATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([\p{Han}A-Za-z0-9]{0,10}?)(小区|社区|家园|花园|嘉园|公寓|新村|新城|大院|园[一二三四五六七八九十0-9]{1,2}[区期里]|[东西南北中]园|[东西南北中][一二三四五六七八九十]{1,2}[区里]|[东西南北中新]区|[一二三四五六七八九十]{1,2}[区期]|苑|村|里)([东西南北中]?[一二三四五六七八九十0-9]{1,3}[区期组里]|社区|小区)?").expect("estate pattern")
+    Regex::new(r"([\p{Han}A-Za-z0-9]{0,10}?)(小区|社区|家园|花园|嘉园|公寓|新村|新城|大院|园[一二三四五六七八九十0-9]{1,2}[区期里]|[东西南北中]园|[东西南北中][一二三四五六七八九十]{1,2}[区里]|[东西南北中新]区|[一二三四五六七八九十]{1,2}[区期]|苑|村|里)([东西南北中]?[一二三四五六七八九十0-9]{1,3}[区期组里]|(?:小区|社区)?[东西南北中]区|社区|小区)?").expect("estate pattern")
 });
 
 /// Before `里`, these make another word: 家里, 这里, 夜里, 小区里.
@@ -72,7 +72,7 @@ const NOT_NAME_STARTS: &[&str] = &["想投诉", "要投诉", "投诉", "举报",
 static ROAD: LazyLock<Regex> = LazyLock::new(|| {
     // The ending is followed by its number, a crossing, or any character that does not make it
     // another word (路灯, 路口, 街道); the regex has no look-ahead, so that character is matched.
-    Regex::new(r"([\p{Han}A-Za-z]{1,8}?)(大街|大道|胡同|路|街|巷)(辅路)?([0-9一二三四五六七八九十百]{1,4}号|[与和跟][\p{Han}]{1,6}?(?:大街|大道|路|街)(?:交叉口|路口|交口)|[^灯口面况段由线费径过人道坊头牌基沿]|$)").expect("road pattern")
+    Regex::new(r"([\p{Han}A-Za-z]{1,8}?)(大街|大道|胡同|路|街|巷|[一二三四五六七八九十]{1,2}条)(辅路)?([甲乙丙]?[0-9一二三四五六七八九十百]{1,4}号|[与和跟][\p{Han}]{1,6}?(?:大街|大道|路|街)(?:交叉口|路口|交口)|[^灯口面况段由线费径过人道坊头牌基沿]|$)").expect("road pattern")
 });
 static BUILDING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:[0-9]{1,4}|[一二三四五六七八九十]{1,3})(?:号楼|号院|栋|幢|座)(?:[0-9一二三四五六七八九十]{1,3}(?:单元|门))?(?:[0-9]{2,5}(?:室|号)?)?|[0-9]{1,3}(?:单元|门)[0-9]{2,5}(?:室|号)?").expect("building pattern")
@@ -124,9 +124,39 @@ fn is_han(c: char) -> bool {
 /// phrase (云景里3号楼, 云景里小区, 云景里的). 冰柜里停电 is no estate.
 const AFTER_LI: &[&str] = &["小区", "社区", "号", "楼", "的", "这", "那", "住", "是", "，", "。", "、", " ", "东", "西", "南", "北"];
 
+/// The text with every 里 that counts a distance or opens a longer name (往东一里地, 十八里店,
+/// 三里河) replaced by a character of the same length that ends nothing, so that the estate
+/// pattern reads past it (西五里营村, 三里河一区). A numbered block (苏庄二里, 嘉园二里) keeps its 里.
+fn without_counted_li(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let numeral = |c: char| "一二三四五六七八九十百几".contains(c);
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            if c != '里' {
+                return c;
+            }
+            let numerals = chars[..i].iter().rev().take_while(|&&b| numeral(b)).count();
+            let before = i.checked_sub(numerals + 1).map(|j| chars[j]);
+            let next = chars.get(i + 1).copied();
+            // 苏庄二里 and 翠林三里 are estates; 十八里店, 五里坨 and 一里地 go on into another word.
+            let goes_on = next.is_some_and(|n| "店堡坨河营地屯庄桥沟铺渠".contains(n));
+            if numerals > 0 && goes_on && !before.is_some_and(|b| "园苑".contains(b)) { '哩' } else { c }
+        })
+        .collect()
+}
+
+/// Whether an estate's name runs on into a road's (姚家园路, 安德里北街): then it is the road.
+fn runs_into_road(after: &str) -> bool {
+    let after = after.strip_prefix(['东', '西', '南', '北', '中']).unwrap_or(after);
+    ["大街", "大道", "胡同", "路", "街"].iter().any(|r| after.strip_prefix(r).is_some_and(|rest| !rest.starts_with(['口', '边', '上', '旁', '面', '灯', '道'])))
+}
+
 fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
+    let masked = without_counted_li(text);
     let found: Vec<(usize, usize)> = ESTATE
-        .captures_iter(text)
+        .captures_iter(&masked)
         .filter(|m| {
             // 里 ends an estate's name (云景里, 角门东里), but 家里 and 夜里 are no places.
             let Some(suffix) = m.get(2).filter(|s| s.as_str() == "里") else { return true };
@@ -138,11 +168,16 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
                 || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && (after.is_empty() || after.starts_with(|c: char| c.is_ascii_digit()) || AFTER_LI.iter().any(|a| after.starts_with(a))))
         })
         .filter_map(|m| named(text, &m, 3))
+        .map(|(s, e)| (with_place_before(text, s, places), e))
         // A district or town said just before the estate is not part of its name: 海淀上地西里.
         .map(|(s, e)| strip_places(text, s, e, places, district))
         .map(|(s, e)| (strip_road(text, s, e), e))
-        // 七八公里 is a distance, 物业或者社区 two bodies.
+        // 七八公里 is a distance, 物业或者社区 two bodies; 中关村 said alone is the street.
         .filter(|&(s, e)| !text[s..e].ends_with("公里") && !NOT_IN_ESTATE.iter().any(|w| text[s..e].contains(w)))
+        .filter(|&(s, e)| !places.iter().any(|p| p == &text[s..e]) && !runs_into_road(&text[e..]))
+        // 清河社区卫生服务中心 is a clinic, named after the community.
+        .filter(|&(_, e)| !text[e..].starts_with("卫生"))
+        .map(|(s, e)| (without_stutter(text, s, e), e))
         .collect();
     // The first estate named is where the matter is; said again more fully, the fuller wins,
     // and a name with its block (天通北苑二区) is fuller than one without.
@@ -154,17 +189,31 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
 }
 
 /// Words an estate's name never holds.
-const NOT_IN_ESTATE: &[&str] = &["或", "物业", "还是", "公司"];
+const NOT_IN_ESTATE: &[&str] = &["或", "物业", "还是", "公司", "然后", "不能", "不再"];
+
+/// Where a name starts when a soft boundary just before it opens a place the call named
+/// (和平里街道和平里七区: the 和 starts 和平里, it is no "and").
+fn with_place_before(text: &str, s: usize, places: &[String]) -> usize {
+    match text[..s].chars().next_back() {
+        Some(c) if SOFT_BOUNDARY.contains(&c) => {
+            let at = s - c.len_utf8();
+            if places.iter().any(|p| p.chars().count() >= 2 && text[at..].starts_with(p.as_str())) { at } else { s }
+        }
+        _ => s,
+    }
+}
 
 /// Where an estate's own name starts when a road or bridge is said right before it
 /// (万红西街高家园小区, 酒仙桥高家园小区): after the road, if a name is left.
 fn strip_road(text: &str, s: usize, e: usize) -> usize {
     let span = &text[s..e];
     let Some((i, c)) = span.char_indices().filter(|(_, c)| "街路桥".contains(*c)).last() else { return s };
-    let rest = &span[i + c.len_utf8()..];
+    // 城府路上华清嘉园: the 上 is "on" the road.
+    let skip = if span[i + c.len_utf8()..].starts_with('上') { '上'.len_utf8() } else { 0 };
+    let rest = &span[i + c.len_utf8() + skip..];
     let core = ["小区", "社区", "家园", "花园", "公寓", "新村"].iter().find_map(|x| rest.strip_suffix(x)).unwrap_or(rest);
     let core = core.trim_end_matches(|c: char| "区期组里苑村".contains(c) || c.is_ascii_digit() || "一二三四五六七八九十东西南北中".contains(c));
-    if core.chars().count() >= 2 && rest.chars().count() >= 3 { s + i + c.len_utf8() } else { s }
+    if core.chars().count() >= 2 && rest.chars().count() >= 3 { s + i + c.len_utf8() + skip } else { s }
 }
 
 /// Operators' questions whose answer is an estate's or a project's name.
@@ -202,9 +251,15 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
         .filter(|m| !text[..m.get(2).map_or(0, |s| s.start())].ends_with(|c: char| c.is_ascii_digit()))
         .filter_map(|m| {
             let (name, ending) = (m.get(1)?, m.get(3).or(m.get(2))?);
-            // The number or crossing is the road's; a single character after it is not.
-            let end = m.get(4).filter(|t| t.as_str().chars().count() >= 2).map_or(ending.end(), |t| t.end());
+            // The number or crossing is the road's, but not a building's number (15号楼), and a
+            // single character after it is not.
+            let end = m.get(4).filter(|t| t.as_str().chars().count() >= 2 && !text[t.end()..].starts_with('楼')).map_or(ending.end(), |t| t.end());
             let start = start_of_name(text, name.range());
+            // A numbered hutong (草厂三条, 东四六条) has a name of its own before the number:
+            // 其中一条 and 增加一条 count things.
+            if m.get(2)?.as_str().ends_with('条') && (text[start..m.get(2)?.end()].chars().count() < 4 || text[..m.get(2)?.start()].ends_with(['中', '其', '加', '有', '第', '每', '这', '那', '哪'])) {
+                return None;
+            }
             let found = &text[start..end];
             (text[start..ending.end()].chars().count() >= 3 && !GENERIC.contains(&found)).then_some((start, end))
         })
@@ -220,7 +275,32 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
         // 学院路 and 展览路 said alone are the streets (街道) named after them, which the address
         // already gives; with a number they are the road.
         .filter(|&(s, e)| !places.iter().any(|p| p == &text[s..e]))
-        .find(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
+        .map(|(s, e)| (after_gate(text, s, e), e))
+        .map(|(s, e)| (without_stutter(text, s, e), e))
+        .chain(NATIONAL_ROAD.find_iter(text).map(|m| (m.start(), m.end())))
+        .filter(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
+        .min_by_key(|&(s, _)| s)
+}
+
+/// National roads go by their number (108国道).
+static NATIONAL_ROAD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[0-9]{2,3}国道").expect("national road pattern"));
+
+/// A road said after the gate it runs past starts after the gate (小区南门外新桥大街), unless the
+/// gate names the road (东直门外大街).
+fn after_gate(text: &str, s: usize, e: usize) -> usize {
+    let Some(i) = text[s..e].rfind("门外").or_else(|| text[s..e].rfind("门口")) else { return s };
+    let rest = s + i + "门外".len();
+    if names_a_road(&text[rest..e]) { rest } else { s }
+}
+
+/// A name said twice over, as a caller corrects or repeats it and speech-to-text keeps both
+/// (清塔清塔西路): from its second saying.
+fn without_stutter(text: &str, s: usize, e: usize) -> usize {
+    let name = &text[s..e];
+    (1..=3)
+        .filter_map(|n| name.char_indices().nth(n).map(|(i, _)| i))
+        .find(|&i| name[i..].starts_with(&name[..i]) && name[i..].chars().count() >= 3)
+        .map_or(s, |i| s + i)
 }
 
 /// `text[s..e]` without the place names it starts with, as long as a name is left before any
@@ -390,6 +470,35 @@ mod tests {
         let at = |text: &str| find(text, &Location { district: Some("海淀区".into()), street: Some("学院路街道".into()), evidence: Vec::new() }).expect("an address");
         assert_eq!(part(&at("我住学院路这边，小区暖气不热").road), None);
         assert_eq!(part(&at("学院路38号院门口的路灯不亮").road), Some("学院路38号"));
+    }
+
+    #[test]
+    fn counted_li_sub_areas_and_numbered_hutongs() {
+        let at = |text: &str, district: &str, street: &str| {
+            find(text, &Location { district: Some(district.into()), street: Some(street.into()), evidence: Vec::new() }).expect("an address")
+        };
+        assert_eq!(part(&at("我是延庆区张山营镇西五里营村的村民", "延庆区", "张山营镇").estate), Some("西五里营村"));
+        assert_eq!(part(&at("我父亲住在密云十里堡镇的康乐颐养中心", "密云区", "十里堡镇").estate), None);
+        assert_eq!(part(&at("家在三里河一区，孩子刚出生", "西城区", "月坛街道").estate), Some("三里河一区"));
+        assert_eq!(part(&at("我住在苏庄三里，紧挨着西门", "房山区", "西潞街道").estate), Some("苏庄三里"));
+        assert_eq!(part(&at("东城区和平里街道和平里七区的住户", "东城区", "和平里街道").estate), Some("和平里七区"));
+        assert_eq!(part(&at("我们回龙观这个龙泽苑东区啊，遛狗不拴绳", "昌平区", "回龙观地区").estate), Some("龙泽苑东区"));
+        assert_eq!(part(&at("家住石门苑小区东区。", "顺义区", "胜利街道").estate), Some("石门苑小区东区"));
+        let a = at("来电人反映东城区安定门街道安德里北街15号楼二次供水", "东城区", "安定门街道");
+        assert_eq!((part(&a.estate), part(&a.road)), (None, Some("安德里北街")));
+        let a = at("来电人反映，东城区东四街道东四六条胡同内共享单车乱停", "东城区", "东四街道");
+        assert_eq!(part(&a.road), Some("东四六条"));
+        assert_eq!(part(&at("门牌是东四六条42号。", "东城区", "东四街道").road), Some("东四六条42号"));
+        assert_eq!(part(&at("昨天被其中一条扑倒了，在望京", "朝阳区", "望京街道").road), None);
+    }
+
+    #[test]
+    fn gates_repeats_and_national_roads() {
+        assert_eq!(part(&address("我们小区南门外新桥大街边上有一棵老杨树").road), Some("新桥大街"));
+        assert_eq!(part(&address("东直门外大街上有个坑").road), Some("东直门外大街"));
+        assert_eq!(part(&address("就是 丰台那个清塔 清塔西路那个站").road), Some("清塔西路"));
+        assert_eq!(part(&address("平原村村口108国道边有一棵大杨树").road), Some("108国道"));
+        assert_eq!(part(&address("在清河社区卫生服务中心打疫苗").estate), None);
     }
 
     #[test]
