@@ -14,7 +14,7 @@ calls one call is 0.0067, so a two-sided 0.005 would demand identical answers, a
 loss of accuracy. Prints one Markdown table and exits 1 if any check fails. About 20 minutes on 2 cores the first
 time (the shared heads are trained once into OUT and reused).
 
-Usage: python3 scripts/int8_gate.py [--out DIR] [--texts N] [--skip-shared]
+Usage: python3 scripts/int8_gate.py [--out DIR] [--texts N] [--skip-shared] [--both-formats]
 """
 import argparse
 import json
@@ -84,12 +84,12 @@ def figures_realworld(weights):
     return rows
 
 
-def figures_shared(out_dir, name, file, field, min_count, weights):
-    heads = out_dir / name.split()[0].lower()
+def figures_shared(out_dir, name, file, field, min_count, weights, also):
+    heads = out_dir / (name.split()[0].lower() + ("-both" if also else ""))
     if not (heads / "head.json").exists():
-        print(f"training the {name} head on f32 embeddings (once)", file=sys.stderr)
+        print(f"training the {name} head on f32 embeddings{' and int8 ones' if also else ''} (once)", file=sys.stderr)
         run([TRIAGE, "train", "--data", DATA / file, "--label-field", field, "--split-field", "split",
-             "--min-class-count", min_count, "--out", heads], "f32")
+             "--min-class-count", min_count, "--out", heads] + (["--also-weights", "int8"] if also else []), "f32")
     out = run([TRIAGE, "eval", "--heads", heads, "--data", DATA / file, "--label-field", field,
                "--split-field", "split", "--split", "test", "--json"], weights).stdout
     r = json.loads(out)
@@ -101,6 +101,9 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("/tmp/hotline-triage-int8-gate"))
     ap.add_argument("--texts", type=int, default=1000)
     ap.add_argument("--skip-shared", action="store_true", help="leave out the tipdm, Jiamusi and Dalian heads (the slow part)")
+    ap.add_argument("--both-formats", action="store_true",
+                    help="train the shared heads on f32 and int8 embeddings (`triage train --also-weights int8`), to "
+                         "gate Beijing heads trained that way (TRIAGE_HEADS_DIR); the shipped heads learn from f32 alone")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "triage"], cwd=ROOT, check=True,
@@ -125,7 +128,7 @@ def main():
     ]
     if not args.skip_shared:
         for name, file, field, min_count in SHARED:
-            sets.append((f"{name}, test split", lambda w, a=(name, file, field, min_count): figures_shared(args.out, *a, w)))
+            sets.append((f"{name}, test split", lambda w, a=(name, file, field, min_count): figures_shared(args.out, *a, w, args.both_formats)))
     for set_name, figures in sets:
         before, after = figures("f32"), figures("int8")
         for k, v in before.items():

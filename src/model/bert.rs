@@ -146,7 +146,8 @@ pub enum WeightMode {
     /// Quantized to int8 at load, per output channel, with activations quantized per token
     /// (`int8.rs`): a quarter of the memory and 2.7x the f32 throughput on an AVX-512 VNNI
     /// CPU. Not the default: with the heads of 2026-12-06 it misses the accuracy gate
-    /// (`scripts/int8_gate.py`) by 0.002 on the real letters' topic (docs/accuracy.md).
+    /// (`scripts/int8_gate.py`) by 0.002 on the real letters' topic, and with heads trained on
+    /// both formats by one letter of 151 (docs/accuracy.md).
     Int8,
 }
 

@@ -59,6 +59,10 @@ pub struct TrainOptions {
     pub embed_max_windows: usize,
     pub cache_dir: PathBuf,
     pub trainer: TrainerOptions,
+    /// Also learn from the train split embedded with these weights, each row twice: a head
+    /// that has seen both f32 and int8 vectors serves either alike (issue 21's accuracy gate
+    /// compares the two with the same heads). Dev and test stay on the service's weights.
+    pub also_weights: Option<WeightMode>,
 }
 
 /// A transcript reduced to what a head reads.
@@ -143,6 +147,7 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
         "read": data.rows_read, "bad": data.bad_rows.len(),
         "train": data.count(Split::Train), "dev": data.count(Split::Dev), "test": data.count(Split::Test),
         "rare_labels_dropped": data.rare_labels,
+        "train_also_embedded_with": opts.also_weights,
     });
     if data.count(Split::Dev) == 0 {
         return Err(TrainError::Data { path: opts.data.path.clone(), reason: "the dev split is empty: calibration and the review policy need it".into() });
@@ -162,6 +167,14 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
         None => None,
     };
 
+    let mut also = match (opts.also_weights, &encoder) {
+        (Some(weights), Some(primary)) if weights != primary.options().weights => {
+            let other = Encoder::load(folder, EncoderOptions { weights, ..options.clone() })?;
+            let other_cache = EmbeddingCache::open(&opts.cache_dir, &recipe.encoder_checksum, &cache_tag(&recipe, &other), other.dimension())?;
+            Some((other, other_cache))
+        }
+        _ => None,
+    };
     let mut split_features = std::collections::BTreeMap::new();
     for split in [Split::Train, Split::Dev, Split::Test] {
         let examples: Vec<_> = data.split(split).collect();
@@ -170,11 +183,16 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
             (Some(e), Some(c)) => Some((e, c)),
             _ => None,
         };
-        let feats = featurize(&texts, pipeline, enc, &format!("{split:?}").to_lowercase())?;
-        let gold: Vec<usize> = examples.iter().map(|e| index_of(&e.label)).collect::<Option<Vec<_>>>().unwrap_or_else(|| {
+        let mut feats = featurize(&texts, pipeline, enc, &format!("{split:?}").to_lowercase())?;
+        let mut gold: Vec<usize> = examples.iter().map(|e| index_of(&e.label)).collect::<Option<Vec<_>>>().unwrap_or_else(|| {
             // Labels outside train cannot be predicted; rare-label filtering removed them already.
             examples.iter().map(|e| index_of(&e.label).unwrap_or(0)).collect()
         });
+        if let (Split::Train, Some((other, other_cache))) = (split, also.as_mut()) {
+            let more = featurize(&texts, pipeline, Some((&*other, other_cache)), "train (other weights)")?;
+            feats.extend(more);
+            gold.extend(gold.clone());
+        }
         split_features.insert(split, (feats, gold));
     }
 
@@ -432,6 +450,7 @@ mod tests {
             embed_max_windows: 1,
             cache_dir: dir.join("cache"),
             trainer: TrainerOptions { epochs, ..Default::default() },
+            also_weights: None,
         };
         (folder, pipeline, opts)
     }
@@ -465,6 +484,19 @@ mod tests {
         let best = p.best();
         assert_eq!(head.meta.labels[best], "环境");
         assert!(head.lexical_reasons(&lex, best, 3).iter().any(|(t, _)| t.contains("油烟")));
+    }
+
+    #[test]
+    fn a_head_can_learn_from_both_weight_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let (folder, pipeline, mut opts) = setup(dir.path(), FeatureSet::Both, &["title", "text"], 30);
+        opts.also_weights = Some(WeightMode::Int8);
+        let summary = train(&opts, &folder, &EncoderOptions::default(), &pipeline).unwrap();
+        assert_eq!(summary.rows["train_also_embedded_with"], "int8");
+        assert!(summary.dev.accuracy >= 0.9, "dev accuracy {}", summary.dev.accuracy);
+        // The train split was embedded twice, each format in its own cache file.
+        let caches = std::fs::read_dir(&opts.cache_dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect::<Vec<_>>();
+        assert!(caches.iter().any(|c| c.ends_with("-int8.emb")) && caches.iter().any(|c| !c.contains("int8")), "{caches:?}");
     }
 
     #[test]

@@ -490,6 +490,10 @@ pub struct TrainArgs {
     /// Embedding cache folder [default: ~/.cache/hotline-triage/embeddings].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Also learn from the train split embedded with these weights (each row twice), so that
+    /// the head serves f32 and int8 alike; dev and test use the service's `--weights`.
+    #[arg(long, value_enum)]
+    pub also_weights: Option<hotline_triage::model::WeightMode>,
 }
 
 #[derive(Args)]

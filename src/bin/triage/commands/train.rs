@@ -58,6 +58,7 @@ pub fn train(settings: &Settings, args: TrainArgs) -> Result<()> {
             patience: args.patience,
             ..TrainerOptions::default()
         },
+        also_weights: args.also_weights,
     };
     let summary = training::train(&opts, &folder, &settings.encoder, &pipeline)?;
     println!("trained {} ({} labels) in {:.0}s; rows {}", summary.out.display(), summary.labels, summary.seconds, summary.rows);
