@@ -75,7 +75,7 @@ use HandoffLine::{FireRescue, Medical, Police};
 
 /// In order of precedence: the first matching signal with a line picks the hand-off.
 const SIGNALS: &[Signal] = &[
-    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "有烟了", "烧焦", "烧起来", "火花", "电线起火", "爆炸", "炸了"]], unless: &[] },
+    Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["着火", "起火", "失火", "火灾", "有烟了", "烧焦", "烧起来", "火花", "电线起火", "爆炸", "炸了", "钻烟", "门把手发烫", "门把手烫"]], unless: &[] },
     // Smoke from a chimney, an exhaust pipe or a field being burnt is pollution to report, not a fire.
     Signal {
         reason: "火灾",
@@ -84,11 +84,11 @@ const SIGNALS: &[Signal] = &[
         unless: &["烟囱", "锅炉", "尾气", "柴油", "货车", "排气", "烧烤", "秸秆", "焚烧", "烧垃圾", "渣土车", "挖掘机", "搅拌站", "轮胎"],
     },
     Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["呛得", "全是烟", "火苗"]], unless: &["燃气灶", "点火", "打火", "油烟", "烧烤", "炒菜", "做饭", "抽烟", "吸烟", "粉尘", "灰尘", "粉末", "味儿", "异味", "臭"] },
-    Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏"]], unless: &[] },
+    Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏", "堵在里屋", "堵在屋里", "压在下面", "压在底下", "埋在下面", "埋在底下"]], unless: &[] },
     Signal { reason: "溺水", handoff: Some(FireRescue), groups: &[&["溺水", "落水", "掉河里", "掉进河", "掉到河", "掉到护城河", "掉进护城河", "掉湖里", "掉进湖", "掉到湖", "掉水里", "掉进水", "掉到水里", "有人淹", "快淹死", "掉冰窟窿", "掉进冰", "在水里扑腾", "在水里挣扎", "掉进池塘", "掉到池塘"]], unless: &[] },
-    Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["化学品", "刺鼻", "氨水", "毒气", "有毒气体", "氯气", "头晕恶心", "漏油", "汽油味", "油流了一地", "危化品泄漏", "气体泄漏"]], unless: &[] },
-    Signal { reason: "暴力威胁", handoff: Some(Police), groups: &[&["持刀", "拿刀", "拿着刀", "砍人", "砍死", "杀人", "要杀", "打人", "殴打", "家暴", "行凶", "威胁要", "扬言", "报复社会", "拿着棍子", "喊救命", "救救", "正在打", "打起来了", "往死里打"]], unless: &[] },
-    Signal { reason: "自杀或自伤风险", handoff: Some(Police), groups: &[&["自杀", "轻生", "跳楼", "不想活", "活不下去", "寻死", "割腕", "喝药", "要跳下去", "往下跳", "跳下去", "结束自己", "爬到楼顶", "爬到塔吊", "站在楼顶", "坐在窗台"]], unless: &[] },
+    Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["化学品", "刺鼻", "氨水", "毒气", "有毒气体", "氯气", "漏油", "汽油味", "油流了一地", "危化品泄漏", "气体泄漏"]], unless: &[] },
+    Signal { reason: "暴力威胁", handoff: Some(Police), groups: &[&["持刀", "拿刀", "拿着刀", "砍人", "砍死", "杀人", "要杀", "打人", "殴打", "家暴", "行凶", "威胁要", "扬言", "报复社会", "拿着棍子", "拿着菜刀", "拎着刀", "拎着菜刀", "拎着把菜刀", "举着刀", "挥刀", "砍谁", "正在打", "打起来了", "往死里打"]], unless: &[] },
+    Signal { reason: "自杀或自伤风险", handoff: Some(Police), groups: &[&["自杀", "轻生", "跳楼", "不想活", "活不下去", "寻死", "割腕", "喝药", "要跳下去", "往下跳", "跳下去", "结束自己", "爬到楼顶", "爬到塔吊", "站在楼顶", "坐在楼顶", "楼顶上坐着", "坐在窗台"]], unless: &[] },
     // Money sent minutes ago can still be frozen: a sign of fraud, of a transfer, and of "just now".
     Signal {
         reason: "诈骗正在发生",
@@ -118,7 +118,7 @@ const SIGNALS: &[Signal] = &[
         ],
         unless: &[],
     },
-    Signal { reason: "急病", handoff: Some(Medical), groups: &[&["晕倒", "昏倒", "叫不醒", "昏迷", "没有呼吸", "没呼吸", "没了呼吸", "抽搐", "大出血", "流了好多血", "心脏病发", "急救车", "120还没", "打了120", "口吐白沫", "倒地不起", "人倒在地上", "嘴唇发紫", "嘴唇都有点发紫", "喘不上气", "上不来气", "喘得厉害"]], unless: &[] },
+    Signal { reason: "急病", handoff: Some(Medical), groups: &[&["晕倒", "昏倒", "叫不醒", "昏迷", "没有呼吸", "没呼吸", "没了呼吸", "抽搐", "大出血", "流了好多血", "心脏病发", "急救车", "120还没", "打了120", "口吐白沫", "倒地不起", "人倒在地上", "嘴唇发紫", "嘴唇都有点发紫", "喘不上气", "上不来气", "喘得厉害", "头晕恶心"]], unless: &[] },
     Signal { reason: "集体中毒", handoff: Some(Medical), groups: &[&["中毒", "上吐下泻", "又吐又拉", "都吐了", "都拉肚子", "送医院了"], &["好几个", "十几个", "几十个", "一群", "全班", "好多人", "都"]], unless: &[] },
     Signal { reason: "燃气泄漏", handoff: None, groups: &[&["燃气泄漏", "燃气漏", "煤气泄漏", "煤气漏", "天然气泄漏", "天然气漏", "漏气", "燃气味", "煤气味", "天然气味", "闻到煤气", "闻到燃气", "闻到天然气", "液化气罐漏", "燃气管道给挖", "管道挖破", "嘶嘶", "往外冒气"]], unless: &[] },
     Signal { reason: "坍塌或坠落", handoff: None, groups: &[&["坍塌", "塌了", "倒塌", "塌方", "要塌", "快塌", "会不会塌", "塌下去", "墙体开裂", "承重墙", "房子裂", "楼裂", "掉下来砸", "砸下来", "脚手架倒", "随时要倒", "要倒了", "马上要倒", "快要倒", "随时会倒", "井盖没了", "井盖丢", "窟窿", "差点掉下去", "塌陷", "陷下去"]], unless: &[] },
@@ -134,6 +134,8 @@ const SIGNALS: &[Signal] = &[
     },
     Signal { reason: "积水或内涝", handoff: None, groups: &[&["水淹", "被淹", "淹了", "进水了", "倒灌", "内涝", "积水很深", "水特别深", "水很深", "水都到", "水漫", "决堤", "管道爆裂", "水管爆", "爆管", "管子爆", "往外喷", "水往上涨"]], unless: &[] },
     Signal { reason: "触电", handoff: None, groups: &[&["触电", "漏电", "电线掉", "高压线掉", "电线断了", "刮断", "电着人", "电线耷拉", "冒火星", "打火花"]], unless: &[] },
+    // A cry for help says nothing of what happened: the line is left to the other signals.
+    Signal { reason: "呼救", handoff: None, groups: &[&["喊救命", "救救"]], unless: &[] },
     Signal { reason: "烫伤或冻伤风险", handoff: None, groups: &[&["烫伤", "冒白汽", "冻死", "冻得"], &["烫伤", "冒白汽", "冻死", "老人", "卧床", "孩子", "婴儿", "病人", "瘫痪"]], unless: &[] },
 ];
 
@@ -299,6 +301,13 @@ mod tests {
             ("邻居拿刀威胁要砍人", Some("110")),
             ("我爸突然晕倒了叫不醒", Some("120")),
             ("楼道里一股燃气味", None),
+            ("大街上的广告牌被风吹得来回晃荡", None),
+            // The line follows what happened, not the cry for help.
+            ("山墙塌了半边，她被堵在里屋出不来，快来人救救她", Some("119")),
+            ("家里有煤气味，老人洗完澡出来就说头晕恶心", Some("120")),
+            ("对门门缝底下一直往外钻烟，敲门没人应，他一个人住", Some("119")),
+            ("饭馆门口有个男的拎着把菜刀，嚷嚷谁过来砍谁", Some("110")),
+            ("对面楼顶上坐着个小伙子，两条腿耷拉在外头", Some("110")),
         ] {
             let u = assess(text);
             assert!(u.urgent, "{text}");
