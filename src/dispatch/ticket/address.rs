@@ -394,7 +394,12 @@ mod tests {
     use super::*;
 
     fn address(text: &str) -> TicketAddress {
-        find(text, &Location { district: Some("朝阳区".into()), street: Some("望京街道".into()), evidence: Vec::new() }).expect("an address")
+        at(text, "朝阳区", "望京街道")
+    }
+
+    /// The address of a call whose district and street the gazetteer found.
+    fn at(text: &str, district: &str, street: &str) -> TicketAddress {
+        find(text, &Location { district: Some(district.into()), street: Some(street.into()), evidence: Vec::new() }).expect("an address")
     }
 
     fn part(s: &Option<Span>) -> Option<&str> {
@@ -467,16 +472,13 @@ mod tests {
 
     #[test]
     fn a_street_named_after_its_road_is_no_road() {
-        let at = |text: &str| find(text, &Location { district: Some("海淀区".into()), street: Some("学院路街道".into()), evidence: Vec::new() }).expect("an address");
+        let at = |text: &str| at(text, "海淀区", "学院路街道");
         assert_eq!(part(&at("我住学院路这边，小区暖气不热").road), None);
         assert_eq!(part(&at("学院路38号院门口的路灯不亮").road), Some("学院路38号"));
     }
 
     #[test]
     fn counted_li_sub_areas_and_numbered_hutongs() {
-        let at = |text: &str, district: &str, street: &str| {
-            find(text, &Location { district: Some(district.into()), street: Some(street.into()), evidence: Vec::new() }).expect("an address")
-        };
         assert_eq!(part(&at("我是延庆区张山营镇西五里营村的村民", "延庆区", "张山营镇").estate), Some("西五里营村"));
         assert_eq!(part(&at("我父亲住在密云十里堡镇的康乐颐养中心", "密云区", "十里堡镇").estate), None);
         assert_eq!(part(&at("家在三里河一区，孩子刚出生", "西城区", "月坛街道").estate), Some("三里河一区"));
