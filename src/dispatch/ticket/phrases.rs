@@ -101,7 +101,7 @@ pub fn subject(text: &str, places: &[String]) -> Option<Span> {
 }
 
 /// Words that open what a caller asks for.
-const ASKS: &[&str] = &[
+pub(super) const ASKS: &[&str] = &[
     "希望", "要求", "请求", "恳请", "恳求", "麻烦你们", "麻烦您", "麻烦", "请你们", "请有关部门", "请相关部门", "能不能", "能否", "可不可以", "想让", "想请", "帮忙", "帮我们", "帮帮",
     "给个说法", "尽快", "求求", "想申请", "想咨询", "想问问", "你们赶紧", "你们得管", "你们快", "赶紧派人",
 ];

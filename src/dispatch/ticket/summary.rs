@@ -20,6 +20,9 @@ const CLAUSE_END: &[char] = &['，', '。', '！', '？', '；', ',', '!', '?', 
 /// Clauses that carry no matter: greetings, the operator's lines and questions.
 const NOT_MATTER: &[&str] = &["您好", "转办", "转给", "我们转", "转相关", "转有关", "转职能", "给您答复", "告诉您", "您可以", "为准", "……", "你好", "12345", "请问", "请讲", "谢谢", "好的", "稍等", "记录", "反映一下", "喂", "什么", "怎么", "吗", "哪", "电话"];
 
+/// What an operator tells a caller to do, which is no matter of the call.
+const INSTRUCTIONS: &[&str] = &["不要", "别", "请您", "您先", "请不要", "注意"];
+
 /// Words that say something is wrong: 扰民, 不热, 停水, 拖欠, 不给退.
 const PROBLEM_CUES: &[&str] = &[
     "扰民", "噪音", "油烟", "太吵", "吵得", "不热", "停水", "停电", "停气", "漏水", "漏", "坏了", "损坏", "拖欠", "欠薪", "不给", "不退", "拒绝", "违建", "私搭", "占道", "占用",
@@ -144,6 +147,10 @@ fn key_matter(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Strin
             weight += 1.0;
         }
         let what = matter(clause, &places);
+        // Another ask (能不能帮我问问) or an instruction to the caller (不要开关电器) says no matter.
+        if super::phrases::ASKS.iter().chain(INSTRUCTIONS).any(|a| what.starts_with(a)) {
+            continue;
+        }
         if weight > 0.0 && what.chars().count() >= 2 && best.as_ref().is_none_or(|(w, _)| weight > *w) {
             best = Some((weight, what));
         }
@@ -290,6 +297,15 @@ mod tests {
         assert_eq!(t.summary.as_deref(), Some("平谷区表扬平谷滨河那边的文化馆"));
         let t = fill("我想问一下，孩子明年上小学，入学应该在哪个区报名？能不能告诉我。", &location, &[], &kw(&[("入学", 1.0)]), Some("consultation"));
         assert_eq!(t.summary.as_deref(), Some("平谷区咨询子女入学"), "{:?}", t.summary);
+    }
+
+    #[test]
+    fn another_ask_or_an_instruction_is_no_matter() {
+        let location = Location { district: Some("怀柔区".into()), street: None, evidence: Vec::new() };
+        let text = "小区门口有根废弃的水泥电线杆，别这么乱挂着，能不能派人来拆了。";
+        let t = fill(text, &location, &[], &kw(&[("电线杆", 1.0), ("乱挂", 1.5)]), None);
+        let s = t.summary.unwrap();
+        assert!(s.contains("水泥电线杆") && !s.contains("别这么"), "{s}");
     }
 
     #[test]
