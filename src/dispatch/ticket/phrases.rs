@@ -90,6 +90,10 @@ pub fn subject(text: &str, places: &[String]) -> Option<Span> {
         if places.iter().any(|p| p == found || p.ends_with(found)) {
             continue;
         }
+        // 不要开关电器 is the operator's advice and 您打过燃气公司 the operator's question, not a shop.
+        if found.starts_with('您') || super::summary::INSTRUCTIONS.iter().any(|w| found.starts_with(w)) {
+            continue;
+        }
         // A bare 物业 or 公司 is still what the call is about, when nothing more is said.
         if NOT_SUBJECTS.contains(&found) && !matches!(found, "物业" | "物业公司" | "开发商") {
             continue;
@@ -245,6 +249,9 @@ mod tests {
         assert_eq!(said(subject("在星光健身房办了卡，现在跑路了", none)).as_deref(), Some("星光健身房"));
         assert_eq!(said(subject("我在仁济口腔诊所补的牙", none)).as_deref(), Some("仁济口腔诊所"));
         assert_eq!(said(subject("高米店这边的垃圾站", &["高米店".to_string()])).as_deref(), Some("垃圾站"));
+        // The operator's advice and questions name no subject.
+        assert_eq!(said(subject("楼道里有燃气味。坐席：不要开关电器，马上开窗。", none)), None);
+        assert_eq!(said(subject("坐席：您打过燃气公司的电话吗？市民：打了，楼下小卖店的人也闻到了", none)).as_deref(), Some("楼下小卖店"));
     }
 
     #[test]

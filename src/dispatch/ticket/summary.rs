@@ -21,7 +21,7 @@ const CLAUSE_END: &[char] = &['，', '。', '！', '？', '；', ',', '!', '?', 
 const NOT_MATTER: &[&str] = &["您好", "转办", "转给", "我们转", "转相关", "转有关", "转职能", "给您答复", "告诉您", "您可以", "为准", "……", "你好", "12345", "请问", "请讲", "谢谢", "好的", "稍等", "记录", "反映一下", "喂", "什么", "怎么", "吗", "哪", "电话"];
 
 /// What an operator tells a caller to do, which is no matter of the call.
-const INSTRUCTIONS: &[&str] = &["不要", "别", "请您", "您先", "请不要", "注意"];
+pub(super) const INSTRUCTIONS: &[&str] = &["不要", "别", "请您", "您先", "请不要", "注意"];
 
 /// Words that say something is wrong: 扰民, 不热, 停水, 拖欠, 不给退.
 const PROBLEM_CUES: &[&str] = &[
