@@ -91,7 +91,7 @@ pub fn subject(text: &str, places: &[String]) -> Option<Span> {
             continue;
         }
         // 不要开关电器 is the operator's advice and 您打过燃气公司 the operator's question, not a shop.
-        if found.starts_with('您') || super::summary::INSTRUCTIONS.iter().any(|w| found.starts_with(w)) {
+        if found.starts_with('您') || INSTRUCTIONS.iter().any(|w| found.starts_with(w)) {
             continue;
         }
         // A bare 物业 or 公司 is still what the call is about, when nothing more is said.
@@ -103,6 +103,9 @@ pub fn subject(text: &str, places: &[String]) -> Option<Span> {
     }
     None
 }
+
+/// What an operator tells a caller to do: neither a matter nor a subject of the call.
+pub(super) const INSTRUCTIONS: &[&str] = &["不要", "别", "请您", "您先", "请不要", "注意"];
 
 /// Words that open what a caller asks for.
 pub(super) const ASKS: &[&str] = &[

@@ -20,9 +20,6 @@ const CLAUSE_END: &[char] = &['，', '。', '！', '？', '；', ',', '!', '?', 
 /// Clauses that carry no matter: greetings, the operator's lines and questions.
 const NOT_MATTER: &[&str] = &["您好", "转办", "转给", "我们转", "转相关", "转有关", "转职能", "给您答复", "告诉您", "您可以", "为准", "……", "你好", "12345", "请问", "请讲", "谢谢", "好的", "稍等", "记录", "反映一下", "喂", "什么", "怎么", "吗", "哪", "电话"];
 
-/// What an operator tells a caller to do, which is no matter of the call.
-pub(super) const INSTRUCTIONS: &[&str] = &["不要", "别", "请您", "您先", "请不要", "注意"];
-
 /// Words that say something is wrong: 扰民, 不热, 停水, 拖欠, 不给退.
 const PROBLEM_CUES: &[&str] = &[
     "扰民", "噪音", "油烟", "太吵", "吵得", "不热", "停水", "停电", "停气", "漏水", "漏", "坏了", "损坏", "拖欠", "欠薪", "不给", "不退", "拒绝", "违建", "私搭", "占道", "占用",
@@ -148,7 +145,7 @@ fn key_matter(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Strin
         }
         let what = matter(clause, &places);
         // Another ask (能不能帮我问问) or an instruction to the caller (不要开关电器) says no matter.
-        if super::phrases::ASKS.iter().chain(INSTRUCTIONS).any(|a| what.starts_with(a)) {
+        if super::phrases::ASKS.iter().chain(super::phrases::INSTRUCTIONS).any(|a| what.starts_with(a)) {
             continue;
         }
         if weight > 0.0 && what.chars().count() >= 2 && best.as_ref().is_none_or(|(w, _)| weight > *w) {
