@@ -29,7 +29,7 @@ pub use trainer::TrainerOptions;
 use crate::model::head::{ClassifierHead, EmbeddingRecipe, HeadMetadata, MODEL_CARD_FILE};
 use crate::model::lexical::{terms, LexicalVocabulary, SparseVector};
 use crate::model::{Encoder, EncoderOptions, ModelFolder, WeightMode};
-use crate::text::TextPipeline;
+use crate::text::{PreparedTranscript, TextPipeline};
 use calibration::{abstain_report, choose_review_policy, fit_temperature};
 use crate::model::probability::{softmax, ReviewPolicy};
 use embed_cache::EmbeddingCache;
@@ -78,8 +78,13 @@ pub fn featurize(
     encoder: Option<(&Encoder, &mut EmbeddingCache)>,
     label: &str,
 ) -> Result<Vec<Featurized>, TrainError> {
+    featurize_prepared(&prepare_all(texts, pipeline, label), encoder, label)
+}
+
+/// Normalise, mask and segment every text.
+fn prepare_all(texts: &[&str], pipeline: &TextPipeline, label: &str) -> Vec<PreparedTranscript> {
     let bar = crate::progress::Progress::new(texts.len() as u64, &format!("{label}: segmenting"));
-    let prepared: Vec<_> = texts
+    let prepared = texts
         .iter()
         .map(|t| {
             bar.inc(1);
@@ -87,14 +92,19 @@ pub fn featurize(
         })
         .collect();
     bar.finish();
+    prepared
+}
+
+/// The features of texts already prepared, embedded through the cache.
+fn featurize_prepared(prepared: &[PreparedTranscript], encoder: Option<(&Encoder, &mut EmbeddingCache)>, label: &str) -> Result<Vec<Featurized>, TrainError> {
     let embeddings = match encoder {
         Some((enc, cache)) => {
             let clean: Vec<String> = prepared.iter().map(|p| p.text.clone()).collect();
             cache.embed_all(enc, &clean, &format!("{label}: embedding"))?
         }
-        None => vec![Vec::new(); texts.len()],
+        None => vec![Vec::new(); prepared.len()],
     };
-    Ok(prepared.into_iter().zip(embeddings).map(|(p, embedding)| Featurized { terms: terms(&p.tokens, &p.text), embedding }).collect())
+    Ok(prepared.iter().zip(embeddings).map(|(p, embedding)| Featurized { terms: terms(&p.tokens, &p.text), embedding }).collect())
 }
 
 /// The cache file's recipe tag: int8 weights give other vectors than f32 from the same folder,
@@ -183,20 +193,24 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
             (Some(e), Some(c)) => Some((e, c)),
             _ => None,
         };
-        let mut feats = featurize(&texts, pipeline, enc, &format!("{split:?}").to_lowercase())?;
+        let label = format!("{split:?}").to_lowercase();
+        let prepared = prepare_all(&texts, pipeline, &label);
+        let mut feats = featurize_prepared(&prepared, enc, &label)?;
         let mut gold: Vec<usize> = examples.iter().map(|e| index_of(&e.label)).collect::<Option<Vec<_>>>().unwrap_or_else(|| {
             // Labels outside train cannot be predicted; rare-label filtering removed them already.
             examples.iter().map(|e| index_of(&e.label).unwrap_or(0)).collect()
         });
         if let (Split::Train, Some((other, other_cache))) = (split, also.as_mut()) {
-            let more = featurize(&texts, pipeline, Some((&*other, other_cache)), "train (other weights)")?;
+            let more = featurize_prepared(&prepared, Some((&*other, other_cache)), "train (other weights)")?;
             feats.extend(more);
             gold.extend(gold.clone());
         }
         split_features.insert(split, (feats, gold));
     }
 
-    let train_terms: Vec<Vec<String>> = split_features[&Split::Train].0.iter().map(|f| f.terms.clone()).collect();
+    // Each train text once, though `also_weights` lists it twice: a word in one text must not
+    // pass `min_df` 2 by being counted again.
+    let train_terms: Vec<Vec<String>> = split_features[&Split::Train].0.iter().take(data.count(Split::Train)).map(|f| f.terms.clone()).collect();
     let vocabulary = if use_lexical { LexicalVocabulary::fit(&train_terms, opts.max_features, opts.min_df) } else { LexicalVocabulary::fit(&[], 0, 1) };
     let dim = encoder.as_ref().map(|e| e.dimension()).unwrap_or(0);
 
@@ -491,12 +505,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (folder, pipeline, mut opts) = setup(dir.path(), FeatureSet::Both, &["title", "text"], 30);
         opts.also_weights = Some(WeightMode::Int8);
+        opts.min_df = 2;
         let summary = train(&opts, &folder, &EncoderOptions::default(), &pipeline).unwrap();
         assert_eq!(summary.rows["train_also_embedded_with"], "int8");
         assert!(summary.dev.accuracy >= 0.9, "dev accuracy {}", summary.dev.accuracy);
         // The train split was embedded twice, each format in its own cache file.
         let caches = std::fs::read_dir(&opts.cache_dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect::<Vec<_>>();
         assert!(caches.iter().any(|c| c.ends_with("-int8.emb")) && caches.iter().any(|c| !c.contains("int8")), "{caches:?}");
+        // The vocabulary counts each train text once, as without the second format.
+        let both = ClassifierHead::load(&opts.out).unwrap().vocabulary.len();
+        opts.also_weights = None;
+        opts.out = dir.path().join("f32-only");
+        train(&opts, &folder, &EncoderOptions::default(), &pipeline).unwrap();
+        assert_eq!(both, ClassifierHead::load(&opts.out).unwrap().vocabulary.len());
     }
 
     #[test]
