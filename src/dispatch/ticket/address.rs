@@ -257,7 +257,8 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
             let start = start_of_name(text, name.range());
             // A numbered hutong (草厂三条, 东四六条) has a name of its own before the number:
             // 其中一条 and 增加一条 count things.
-            if m.get(2)?.as_str().ends_with('条') && (text[start..m.get(2)?.end()].chars().count() < 4 || text[..m.get(2)?.start()].ends_with(['中', '其', '加', '有', '第', '每', '这', '那', '哪'])) {
+            let suffix = m.get(2)?;
+            if suffix.as_str().ends_with('条') && (text[start..suffix.end()].chars().count() < 4 || text[..suffix.start()].ends_with(['中', '其', '加', '有', '第', '每', '这', '那', '哪'])) {
                 return None;
             }
             let found = &text[start..end];
