@@ -289,8 +289,8 @@ static NATIONAL_ROAD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[0-9]{2,3}
 /// A road said after the gate it runs past starts after the gate (小区南门外新桥大街), unless the
 /// gate names the road (东直门外大街).
 fn after_gate(text: &str, s: usize, e: usize) -> usize {
-    let Some(i) = text[s..e].rfind("门外").or_else(|| text[s..e].rfind("门口")) else { return s };
-    let rest = s + i + "门外".len();
+    let Some((i, gate)) = ["门外", "门口"].iter().find_map(|g| text[s..e].rfind(g).map(|i| (i, g))) else { return s };
+    let rest = s + i + gate.len();
     if names_a_road(&text[rest..e]) { rest } else { s }
 }
 
