@@ -45,6 +45,9 @@ pub struct Location {
     pub street: Option<String>,
     /// The words in the text that named them.
     pub evidence: Vec<String>,
+    /// The gazetteer's landmarks the text names (北京西站, 簋街), in the order said, whether or
+    /// not they placed it: the ticket's landmark when no ending marks one.
+    pub landmarks: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -331,7 +334,9 @@ impl Gazetteer {
             evidence.push(w.to_string());
         }
         evidence.dedup();
-        (Location { district, street: street.map(|(_, a)| self.places[a.place].name.clone()), evidence }, outright)
+        let mut landmarks: Vec<String> = hits.iter().filter(|(_, a)| a.landmark).map(|(w, _)| w.to_string()).collect();
+        landmarks.dedup();
+        (Location { district, street: street.map(|(_, a)| self.places[a.place].name.clone()), evidence, landmarks }, outright)
     }
 }
 

@@ -65,10 +65,12 @@ static ESTATE: LazyLock<Regex> = LazyLock::new(|| {
 const NOT_BEFORE_LI: &[char] = &['同', '家', '这', '那', '哪', '心', '夜', '村', '屋', '院', '城', '楼', '店', '手', '嘴', '眼', '司', '区', '位', '校', '子', '头', '在', '到', '圈', '群', '水', '车', '床', '地', '坑', '沟', '河', '田', '山', '园', '厂', '所', '室', '局', '队', '门', '箱', '管', '网', '话', '机', '层', '间', '柜', '卡', '厦', '馆', '库', '包', '盒', '瓶', '桶', '锅', '碗', '袋', '兜'];
 
 /// Words inside a would-be landmark that show it is none.
-const NOT_LANDMARK: &[&str] = &["年", "孩子", "证明", "咨询", "上小学", "上中学", "上大学", "一家", "这家", "那家", "哪家", "附近"];
+const NOT_LANDMARK: &[&str] = &[
+    "年", "孩子", "证明", "咨询", "上小学", "上中学", "上大学", "上幼儿园", "一家", "这家", "那家", "哪家", "附近", "反映", "您", "跳", "通过", "直达", "里面", "底下",
+];
 
 /// Time and pointing words a name never starts with: 前几天小区 is no estate.
-const NOT_NAME_STARTS: &[&str] = &["想投诉", "要投诉", "投诉", "举报", "反映", "一下", "面", "段", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
+const NOT_NAME_STARTS: &[&str] = &["紧挨着", "挨着", "想投诉", "要投诉", "投诉", "举报", "反映", "一下", "面", "段", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
 static ROAD: LazyLock<Regex> = LazyLock::new(|| {
     // The ending is followed by its number, a crossing, or any character that does not make it
     // another word (路灯, 路口, 街道); the regex has no look-ahead, so that character is matched.
@@ -124,6 +126,12 @@ fn is_han(c: char) -> bool {
 /// phrase (云景里3号楼, 云景里小区, 云景里的). 冰柜里停电 is no estate.
 const AFTER_LI: &[&str] = &["小区", "社区", "号", "楼", "的", "这", "那", "住", "是", "，", "。", "、", " ", "东", "西", "南", "北"];
 
+/// Whether a building's or door's number comes next: 3号楼, or 十五号楼 as speech-to-text writes it.
+fn starts_with_number(after: &str) -> bool {
+    let numerals = after.chars().take_while(|c| "一二三四五六七八九十".contains(*c)).count();
+    after.starts_with(|c: char| c.is_ascii_digit()) || ((1..=3).contains(&numerals) && after.chars().nth(numerals) == Some('号'))
+}
+
 /// The text with every 里 that counts a distance or opens a longer name (往东一里地, 十八里店,
 /// 三里河) replaced by a character of the same length that ends nothing, so that the estate
 /// pattern reads past it (西五里营村, 三里河一区). A numbered block (苏庄二里, 嘉园二里) keeps its 里.
@@ -165,7 +173,7 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
             let numbered = text[..suffix.start()].ends_with(|c: char| "东西南北中一二三四五六七八九十".contains(c));
             m.get(3).is_some()
                 || numbered
-                || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && (after.is_empty() || after.starts_with(|c: char| c.is_ascii_digit()) || AFTER_LI.iter().any(|a| after.starts_with(a))))
+                || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && (after.is_empty() || starts_with_number(after) || AFTER_LI.iter().any(|a| after.starts_with(a))))
         })
         .filter_map(|m| named(text, &m, 3))
         .map(|(s, e)| (with_place_before(text, s, places), e))
@@ -179,6 +187,7 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
         .filter(|&(_, e)| !text[e..].starts_with("卫生"))
         .map(|(s, e)| (without_stutter(text, s, e), e))
         .collect();
+    let found = without_taken_back(text, found);
     // The first estate named is where the matter is; said again more fully, the fuller wins,
     // and a name with its block (天通北苑二区) is fuller than one without.
     let first = *found.first()?;
@@ -189,7 +198,24 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
 }
 
 /// Words an estate's name never holds.
-const NOT_IN_ESTATE: &[&str] = &["或", "物业", "还是", "公司", "然后", "不能", "不再"];
+const NOT_IN_ESTATE: &[&str] = &["或", "物业", "还是", "公司", "然后", "不能", "不再", "一下", "可以", "问过", "之前"];
+
+/// What a caller says to take back a place just said (天通北苑二区，哦不是，三区).
+const TAKEN_BACK: &[&str] = &["不是", "不对", "说错", "哦不"];
+
+/// The places found, in order, without each one the caller took back: a correction follows it
+/// closely and another place of the same kind follows the correction.
+fn without_taken_back(text: &str, found: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    let taken_back = |&(_, e): &(usize, usize)| {
+        found.iter().any(|&(s, _)| {
+            s >= e && {
+                let gap = &text[e..s];
+                gap.chars().count() <= 12 && TAKEN_BACK.iter().any(|w| gap.contains(w))
+            }
+        })
+    };
+    found.iter().copied().filter(|f| !taken_back(f)).collect()
+}
 
 /// Where a name starts when a soft boundary just before it opens a place the call named
 /// (和平里街道和平里七区: the 和 starts 和平里, it is no "and").
@@ -245,8 +271,37 @@ fn answered_estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
     ((2..=8).contains(&chars) && !no_name && !GENERIC.contains(&name) && !NOT_IN_ESTATE.iter().any(|w| name.contains(w))).then_some((s, s + len))
 }
 
+/// An estate with no ending we know, named where only an estate can stand: after 小区叫, or
+/// before the building number or 的业主 that follows where the caller lives (我们小区 叫康馨园,
+/// 那个润泽御府的业主, 住在澜山悦府3号楼).
+static SAID_ESTATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:小区\s?(?:名字|名)?叫|小区是|住在|家住|我住)\s?(?:那个\s?|就是\s?)?(\p{Han}{2,6}?)\s?(?:[0-9一二三四五六七八九十]{1,3}号楼|的业主|[，。,\s]|$)|(?:那个|我是|我们是)(\p{Han}{2,6}?)的业主")
+        .expect("said-estate pattern")
+});
+
+/// Names that stand where an estate would but say where the caller is, not which estate.
+const NOT_AN_ESTATE: &[&str] = &["隔壁", "对面", "楼上", "楼下", "附近", "旁边", "这边", "那边", "这里", "那里", "这儿", "那儿", "本市", "北京", "城里", "农村", "老家", "一楼", "顶楼", "平房", "村里", "小区"];
+
+fn said_estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
+    SAID_ESTATE.captures_iter(text).find_map(|c| {
+        let name = c.get(1).or(c.get(2))?;
+        let found = name.as_str();
+        let no_name = found.starts_with(['不', '没', '忘', '对', '这', '那', '哦', '啊', '我', '你', '您', '他', '在', '的', '一', '个'])
+            || found.contains(['楼', '层', '号', '家', '里', '边'])
+            || found.starts_with(|c: char| "一二三四五六七八九十两几".contains(c))
+            // 家住菊儿胡同: a road, which the road finder names.
+            || ["胡同", "路", "街", "巷", "道", "条"].iter().any(|r| found.ends_with(r))
+            || NOT_AN_ESTATE.iter().any(|w| found.contains(w))
+            || GENERIC.contains(&found)
+            || NOT_IN_ESTATE.iter().any(|w| found.contains(w))
+            || places.iter().any(|p| p == found || found.starts_with(p.as_str()));
+        (!no_name).then(|| (name.start(), name.end()))
+    })
+}
+
 fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<(usize, usize)> {
-    ROAD.captures_iter(text)
+    let found: Vec<(usize, usize)> = ROAD
+        .captures_iter(text)
         // 51路 is a bus route, not a road.
         .filter(|m| !text[..m.get(2).map_or(0, |s| s.start())].ends_with(|c: char| c.is_ascii_digit()))
         .filter_map(|m| {
@@ -280,7 +335,10 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
         .map(|(s, e)| (without_stutter(text, s, e), e))
         .chain(NATIONAL_ROAD.find_iter(text).map(|m| (m.start(), m.end())))
         .filter(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
-        .min_by_key(|&(s, _)| s)
+        .collect();
+    let mut found = without_taken_back(text, found);
+    found.sort_unstable();
+    found.first().copied()
 }
 
 /// National roads go by their number (108国道).
@@ -335,14 +393,36 @@ fn landmark(text: &str, taken: &[(usize, usize)], places: &[String], district: O
     LANDMARK
         .captures_iter(text)
         .filter_map(|m| named(text, &m, 4))
-        // 海淀医院 keeps its name: a place is cut from the front only when a name is left.
+        // 海淀医院 keeps its name: a place is cut from the front only when a name of two
+        // characters is left (not 龙潭湖公园's 湖公园), and 良乡第二小学 keeps it, since 第二小学 is
+        // no name alone.
         .map(|(s, e)| match strip_places(text, s, e, places, district) {
-            (t, e) if LANDMARK_ENDINGS.contains(&&text[t..e]) => (s, e),
+            (t, e) if text[t..e].starts_with('第') || name_before_ending(&text[t..e]) < 2 => (s, e),
             stripped => stripped,
         })
         // 孩子上小学 and 开证明的医院 name no place.
         .filter(|&(s, e)| !NOT_LANDMARK.iter().any(|w| text[s..e].contains(w)))
         .find(|&(s, e)| taken.iter().all(|&(a, b)| e <= a || s >= b))
+}
+
+/// How many characters a landmark's name has before its ending (龙潭湖公园: 3, 湖公园: 1).
+fn name_before_ending(landmark: &str) -> usize {
+    LANDMARK_ENDINGS.iter().find_map(|e| landmark.strip_suffix(e)).map_or(usize::MAX, |n| n.chars().count())
+}
+
+/// The gazetteer's landmarks that name a street by its short form (广内) or a whole area of
+/// estates (天通苑), not a place a ticket would mark.
+const NOT_A_TICKET_LANDMARK: &[&str] = &["广内", "广外", "天通苑"];
+
+/// A landmark the gazetteer knows by name (簋街, 五道口), where no ending marked one. Gates,
+/// ring roads and roads it lists to settle a district (宣武门, 东三环, 光华路) are no landmark.
+fn known_landmark(text: &str, taken: &[(usize, usize)], known: &[String]) -> Option<(usize, usize)> {
+    known
+        .iter()
+        .filter(|k| !["门", "环", "路", "大街"].iter().any(|e| k.ends_with(e)) && !NOT_A_TICKET_LANDMARK.contains(&k.as_str()))
+        .filter_map(|k| text.find(k.as_str()).map(|s| (s, s + k.len())))
+        .filter(|&(s, e)| taken.iter().all(|&(a, b)| e <= a || s >= b))
+        .min_by_key(|&(s, _)| s)
 }
 
 /// The names the call used for its district and street (朝阳, 望京), and their short forms.
@@ -367,11 +447,15 @@ pub(super) fn short_name(full: &str) -> &str {
 /// The ticket's address, or None when the call names no place at all.
 pub fn find(text: &str, location: &Location) -> Option<TicketAddress> {
     let places = place_names(location);
-    let estate = estate(text, &places, location.district.as_deref()).or_else(|| answered_estate(text, &places));
+    let estate = estate(text, &places, location.district.as_deref()).or_else(|| answered_estate(text, &places)).or_else(|| said_estate(text, &places));
     let road = road(text, estate, &places);
     let building = BUILDING.find(text).map(|m| (m.start(), m.end()));
     let taken: Vec<(usize, usize)> = [estate, road, building].into_iter().flatten().collect();
-    let landmark = landmark(text, &taken, &places, location.district.as_deref());
+    let landmark = match landmark(text, &taken, &places, location.district.as_deref()) {
+        // 北京西站北广场 is at 北京西站, as a ticket names it.
+        Some((s, e)) => Some(known_landmark(&text[..e], &taken, &location.landmarks).filter(|&(k, _)| k >= s).unwrap_or((s, e))),
+        None => known_landmark(text, &taken, &location.landmarks),
+    };
     let span = |r: Option<(usize, usize)>| r.map(|(s, e)| Span::of(text, s, e));
     let address = TicketAddress {
         district: location.district.clone(),
@@ -400,7 +484,7 @@ mod tests {
 
     /// The address of a call whose district and street the gazetteer found.
     fn at(text: &str, district: &str, street: &str) -> TicketAddress {
-        find(text, &Location { district: Some(district.into()), street: Some(street.into()), evidence: Vec::new() }).expect("an address")
+        find(text, &Location { district: Some(district.into()), street: Some(street.into()), evidence: Vec::new(), landmarks: Vec::new() }).expect("an address")
     }
 
     fn part(s: &Option<Span>) -> Option<&str> {
@@ -502,6 +586,42 @@ mod tests {
         assert_eq!(part(&address("就是 丰台那个清塔 清塔西路那个站").road), Some("清塔西路"));
         assert_eq!(part(&address("平原村村口108国道边有一棵大杨树").road), Some("108国道"));
         assert_eq!(part(&address("在清河社区卫生服务中心打疫苗").estate), None);
+    }
+
+    #[test]
+    fn a_place_the_caller_takes_back_is_not_the_place() {
+        assert_eq!(part(&at("住天通北苑二区，哦不是，三区，我们是天通北苑三区。", "昌平区", "天通苑北街道").estate), Some("天通北苑三区"));
+        assert_eq!(part(&at("我是丰台马家堡这块的 玉安园二里 不是 玉安园三里 那个 我们家", "丰台区", "马家堡街道").estate), Some("玉安园三里"));
+        assert_eq!(part(&address("九龙路旁边的富力西苑……不对，是富华西苑，我老说错。").estate), Some("富华西苑"));
+        assert_eq!(part(&address("在富力西苑，不是那个小区门口，是里面").estate), Some("富力西苑"), "a denial with no place after it takes nothing back");
+    }
+
+    #[test]
+    fn estates_named_by_what_is_said_around_them() {
+        assert_eq!(part(&at("那个 云景里 十五号楼 二单元 六零二 就是 楼上漏水", "通州区", "梨园镇").estate), Some("云景里"));
+        assert_eq!(part(&at("那个云景里十五号楼二单元六零二", "通州区", "梨园镇").estate), Some("云景里"), "speech-to-text without spaces");
+        assert_eq!(part(&at("我们小区 叫康馨园 七号楼 电提坏了", "密云区", "果园街道").estate), Some("康馨园"));
+        assert_eq!(part(&at("我是房山长阳那个润泽御府的业主。", "房山区", "长阳镇").estate), Some("润泽御府"));
+        assert_eq!(part(&at("坐席：这个您可以问一下村里。市民：我是南洛庄村的。", "房山区", "琉璃河镇").estate), Some("南洛庄村"));
+        assert_eq!(part(&address("我住在隔壁3号楼，天天吵").estate), None);
+        assert_eq!(part(&address("我住在十八层，电梯坏了").estate), None);
+        let a = at("我是东城区交道口街道的，家住菊儿胡同。", "东城区", "交道口街道");
+        assert_eq!((part(&a.estate), part(&a.road)), (None, Some("菊儿胡同")));
+    }
+
+    #[test]
+    fn a_landmark_the_gazetteer_knows_needs_no_ending() {
+        let known = |names: &[&str]| Location { district: Some("东城区".into()), street: None, evidence: Vec::new(), landmarks: names.iter().map(|n| n.to_string()).collect() };
+        let a = find("我在簋街吃饭，那家店的菜里有虫子", &known(&["簋街"])).unwrap();
+        assert_eq!(part(&a.landmark), Some("簋街"));
+        let a = find("就在宣武门那边，路灯不亮", &known(&["宣武门"])).unwrap();
+        assert_eq!(part(&a.landmark), None, "a gate names an area, not a landmark");
+        let a = find("从北京西站北广场打车到家", &known(&["北京西站"])).unwrap();
+        assert_eq!(part(&a.landmark), Some("北京西站"));
+        let a = at("房山良乡第二小学门口积水，孩子上学蹚水", "房山区", "良乡地区");
+        assert_eq!(part(&a.landmark), Some("良乡第二小学"));
+        let a = at("就住在东城龙潭这边，紧挨着龙潭湖公园", "东城区", "龙潭街道");
+        assert_eq!(part(&a.landmark), Some("龙潭湖公园"));
     }
 
     #[test]
