@@ -32,11 +32,10 @@ pub struct KernelPath {
 }
 
 impl KernelPath {
-    /// The f32 path: the `gemm` crate's kernels, which it picks at run time (built without
-    /// its `x86-v4` feature: its AVX-512 kernels ran 6% slower than its AVX2 ones on a Zen 4,
-    /// docs/benchmarks.md).
+    /// The f32 path: the `gemm` crate's kernels, which it picks at run time by the same test
+    /// as here (its `x86-v4` feature adds the AVX-512 ones; docs/performance.md).
     pub fn f32() -> Self {
-        KernelPath { weights: "f32", matrix: if has_avx2_fma() { "avx2_fma" } else { "portable" }, elementwise: Width::detect().name() }
+        KernelPath { weights: "f32", matrix: f32_matrix_kernel(), elementwise: Width::detect().name() }
     }
 
     pub fn int8(kernel: Int8Kernel) -> Self {
@@ -50,13 +49,20 @@ impl fmt::Display for KernelPath {
     }
 }
 
-fn has_avx2_fma() -> bool {
+/// gemm-common 0.19's own choice (`init_gemm_fn`): AVX-512F first, then FMA, else scalar.
+fn f32_matrix_kernel() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2")
+        if is_x86_feature_detected!("avx512f") {
+            "avx512f"
+        } else if is_x86_feature_detected!("fma") {
+            "avx2_fma"
+        } else {
+            "portable"
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        "portable"
     }
 }

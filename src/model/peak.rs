@@ -19,6 +19,8 @@ pub fn peak_ops_per_second(path: &KernelPath, threads: usize) -> Option<f64> {
         "avx2" => x86::maddubs,
         #[cfg(target_arch = "x86_64")]
         "avx2_fma" => x86::fma,
+        #[cfg(target_arch = "x86_64")]
+        "avx512f" => x86::fma512,
         _ => return None,
     };
     let rounds = 20_000_000;
@@ -95,5 +97,24 @@ mod x86 {
         }
         black_box(acc);
         (rounds * CHAINS as u64 * 8 * 2) as f64
+    }
+
+    pub fn fma512(rounds: u64) -> f64 {
+        // SAFETY: only called when the kernel path says the CPU has AVX-512F.
+        unsafe { fma512_loop(rounds) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn fma512_loop(rounds: u64) -> f64 {
+        let a = black_box(_mm512_set1_ps(0.999));
+        let b = black_box(_mm512_set1_ps(1e-3));
+        let mut acc = [_mm512_setzero_ps(); CHAINS];
+        for _ in 0..rounds {
+            for c in acc.iter_mut() {
+                *c = _mm512_fmadd_ps(*c, a, b);
+            }
+        }
+        black_box(acc);
+        (rounds * CHAINS as u64 * 16 * 2) as f64
     }
 }
