@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 out="${1:-/tmp/hotline-triage-shared}"; shift || true
 data=../shared/data
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/target}"
+# The reported heads learn from, and are scored on, f32 embeddings (the service's default is
+# bf16 on a CPU with AVX-512 BF16; docs/model.md), as the figures in the docs were.
+export TRIAGE_WEIGHTS="${TRIAGE_WEIGHTS:-f32}"
 cargo build --release --quiet
 triage="$CARGO_TARGET_DIR/release/triage"
 "$triage" model fetch >/dev/null

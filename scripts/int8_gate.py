@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The int8 accuracy gate (issue 21): int8 weights against f32, same folder, same heads.
+"""The accuracy gate (issue 21): int8 (or, with --weights bf16, bf16) weights against f32, same
+folder, same heads.
 
 Passes when
 - the worst cosine between the two embeddings of 1,000 tipdm test texts is at least 0.995;
-- `triage --weights int8 model check` passes;
+- `triage --weights int8 model check` (or bf16) passes;
 - no head figure falls more than 0.005 below f32 on: the Beijing holdout and the independent calls
   (the shipped heads), the real letters (test only), and the test splits of tipdm (topic),
   Jiamusi and Dalian (department), with heads trained on f32 embeddings of their train splits
@@ -14,7 +15,7 @@ calls one call is 0.0067, so a two-sided 0.005 would demand identical answers, a
 loss of accuracy. Prints one Markdown table and exits 1 if any check fails. About 20 minutes on 2 cores the first
 time (the shared heads are trained once into OUT and reused).
 
-Usage: python3 scripts/int8_gate.py [--out DIR] [--texts N] [--skip-shared] [--both-formats]
+Usage: python3 scripts/int8_gate.py [--out DIR] [--texts N] [--skip-shared] [--both-formats] [--weights int8|bf16]
 """
 import argparse
 import json
@@ -45,7 +46,7 @@ def run(cmd, weights, **kw):
     return subprocess.run([str(c) for c in cmd], env=env(weights), cwd=ROOT, check=True, capture_output=True, text=True, **kw)
 
 
-def cosine_check(texts_n):
+def cosine_check(texts_n, other):
     texts = []
     for line in open(DATA / "tipdm2020_messages.jsonl", encoding="utf-8"):
         r = json.loads(line)
@@ -55,12 +56,12 @@ def cosine_check(texts_n):
                 break
     stdin = "\n".join(json.dumps(t, ensure_ascii=False) for t in texts)
     vectors = {}
-    for w in ("f32", "int8"):
+    for w in ("f32", other):
         started = time.time()
         lines = run([TRIAGE, "embed"], w, input=stdin).stdout.splitlines()
         vectors[w] = {j["id"]: j["vector"] for j in map(json.loads, lines)}
         print(f"embedded {len(lines)} texts in {w} in {time.time() - started:.0f} s", file=sys.stderr)
-    cos = sorted(sum(a * b for a, b in zip(vectors["f32"][i], vectors["int8"][i])) for i in vectors["f32"])
+    cos = sorted(sum(a * b for a, b in zip(vectors["f32"][i], vectors[other][i])) for i in vectors["f32"])
     return cos[0], sum(cos) / len(cos), len(cos)
 
 
@@ -101,6 +102,7 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("/tmp/hotline-triage-int8-gate"))
     ap.add_argument("--texts", type=int, default=1000)
     ap.add_argument("--skip-shared", action="store_true", help="leave out the tipdm, Jiamusi and Dalian heads (the slow part)")
+    ap.add_argument("--weights", choices=["int8", "bf16"], default="int8", help="the weights to gate against f32")
     ap.add_argument("--both-formats", action="store_true",
                     help="train the shared heads on f32 and int8 embeddings (`triage train --also-weights int8`), to "
                          "gate Beijing heads trained that way (TRIAGE_HEADS_DIR); the shipped heads learn from f32 alone")
@@ -109,16 +111,17 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "triage"], cwd=ROOT, check=True,
                    env=dict(os.environ, CARGO_TARGET_DIR=str(TARGET)))
     failures = []
-    lines = ["| set | figure | f32 | int8 | int8 - f32 | holds |", "|---|---|---|---|---|---|"]
+    other = args.weights
+    lines = [f"| set | figure | f32 | {other} | {other} - f32 | holds |", "|---|---|---|---|---|---|"]
 
-    worst, mean, n = cosine_check(args.texts)
+    worst, mean, n = cosine_check(args.texts, other)
     ok = worst >= COSINE_FLOOR
     lines.append(f"| tipdm test, {n} texts | worst cosine (mean {mean:.5f}) | 1 | {worst:.5f} | | {'yes' if ok else 'NO'} (>= {COSINE_FLOOR}) |")
     failures += [] if ok else ["cosine"]
 
-    check = subprocess.run([str(TRIAGE), "model", "check"], env=env("int8"), cwd=ROOT, capture_output=True, text=True)
+    check = subprocess.run([str(TRIAGE), "model", "check"], env=env(other), cwd=ROOT, capture_output=True, text=True)
     ok = check.returncode == 0
-    lines.append(f"| known answers | `triage --weights int8 model check` | | {'passes' if ok else 'fails'} | | {'yes' if ok else 'NO'} |")
+    lines.append(f"| known answers | `triage --weights {other} model check` | | {'passes' if ok else 'fails'} | | {'yes' if ok else 'NO'} |")
     failures += [] if ok else ["model check: " + check.stderr.strip()[-300:]]
 
     sets = [
@@ -130,7 +133,7 @@ def main():
         for name, file, field, min_count in SHARED:
             sets.append((f"{name}, test split", lambda w, a=(name, file, field, min_count): figures_shared(args.out, *a, w, args.both_formats)))
     for set_name, figures in sets:
-        before, after = figures("f32"), figures("int8")
+        before, after = figures("f32"), figures(other)
         for k, v in before.items():
             d = after[k] - v
             ok = d >= -TOLERANCE - 1e-12

@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/target}"
-# The shipped heads learn from f32 embeddings, the default weights; scripts/int8_gate.py checks
-# them served on int8 ones (--weights int8). TRIAGE_WEIGHTS=int8 trains on int8 instead.
+# The shipped heads learn from f32 embeddings whatever the CPU (the service serves bf16 where the
+# CPU has AVX-512 BF16); scripts/int8_gate.py checks them served on int8 and bf16 ones.
+# TRIAGE_WEIGHTS=int8 trains on int8 instead.
 export TRIAGE_WEIGHTS="${TRIAGE_WEIGHTS:-f32}"
 data="${XDG_CACHE_HOME:-$HOME/.cache}/hotline-triage/beijing-data"
 cargo build --release --quiet

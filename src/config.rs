@@ -65,7 +65,7 @@ impl Default for Settings {
             gazetteer: PathBuf::from(crate::text::DEFAULT_GAZETTEER),
             threads: 0,
             skip_hub: false,
-            encoder: EncoderOptions::default(),
+            encoder: EncoderOptions { weights: WeightMode::for_this_cpu(), ..EncoderOptions::default() },
             ranking: crate::dispatch::Weights::default(),
             server: ServerSettings::default(),
             cases: crate::cases::CaseSettings::default(),
@@ -152,8 +152,9 @@ impl Settings {
             self.encoder.weights = match v.as_str() {
                 "f32" => WeightMode::F32,
                 "int8" => WeightMode::Int8,
+                "bf16" => WeightMode::Bf16,
                 "quantized" => return Err(ConfigError::Env { name: n, value: v, reason: "the quantized weight mode was removed (5.7x slower than f32, no memory saved): use f32 or int8".into() }),
-                _ => return Err(ConfigError::Env { name: n, value: v, reason: "expected f32 or int8".into() }),
+                _ => return Err(ConfigError::Env { name: n, value: v, reason: "expected f32, int8 or bf16".into() }),
             };
         }
         if let Some((n, v)) = var("TRIAGE_INT8_KERNEL") {
@@ -268,9 +269,13 @@ mod tests {
     }
 
     #[test]
-    fn weights_default_to_f32_and_int8_and_its_kernel_can_be_named() {
+    fn weights_default_to_the_cpus_and_int8_and_its_kernel_can_be_named() {
         let mut s = Settings::default();
-        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::F32, None));
+        assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::for_this_cpu(), None));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.toml");
+        std::fs::write(&path, "[encoder]\nmax_tokens = 256\n").unwrap();
+        assert_eq!(Settings::from_file(&path).unwrap().encoder.weights, WeightMode::for_this_cpu(), "a file that names no weights gets the CPU's default");
         let env = |n: &str| match n {
             "TRIAGE_WEIGHTS" => Some("int8".to_string()),
             "TRIAGE_INT8_KERNEL" => Some("avx512_vnni".to_string()),
@@ -285,5 +290,10 @@ mod tests {
         std::fs::write(&path, "[encoder]\nweights = \"int8\"\nint8_kernel = \"portable\"\n").unwrap();
         let s = Settings::from_file(&path).unwrap();
         assert_eq!((s.encoder.weights, s.encoder.int8_kernel), (WeightMode::Int8, Some(Int8Kernel::Portable)));
+        let mut s = Settings::default();
+        s.apply_env(|n| (n == "TRIAGE_WEIGHTS").then(|| "bf16".to_string())).unwrap();
+        assert_eq!(s.encoder.weights, WeightMode::Bf16);
+        let err = Settings::default().apply_env(|n| (n == "TRIAGE_WEIGHTS").then(|| "fp8".to_string())).unwrap_err();
+        assert!(err.to_string().contains("expected f32, int8 or bf16"), "{err}");
     }
 }

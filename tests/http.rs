@@ -112,10 +112,16 @@ fn concurrent_requests_are_batched_and_counted_in_metrics() {
     assert!(m.contains("triage_http_request_duration_seconds_bucket"), "{m}");
     assert!(m.contains("triage_inference_duration_seconds_sum"), "{m}");
     assert!(m.contains("triage_queue_depth"), "{m}");
-    // The server says which kernels run the encoder (f32 by default).
+    // The server says which kernels run the encoder (by default bf16 on a CPU with AVX-512
+    // BF16, else f32).
     let kernels = m.lines().find(|l| l.starts_with("triage_encoder_kernel_info{")).unwrap_or_else(|| panic!("no kernel info in {m}"));
-    assert!(kernels.contains(r#"weights="f32""#) && kernels.ends_with(" 1"), "{kernels}");
-    let matrix = ["avx512f", "avx2_fma", "portable"].iter().find(|k| kernels.contains(&format!(r#"matrix="{k}""#)));
+    #[cfg(target_arch = "x86_64")]
+    let bf16 = std::arch::is_x86_feature_detected!("avx512bf16") && std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let bf16 = false;
+    let weights = if bf16 { "bf16" } else { "f32" };
+    assert!(kernels.contains(&format!(r#"weights="{weights}""#)) && kernels.ends_with(" 1"), "{kernels}");
+    let matrix = ["avx512_bf16", "avx512f", "avx2_fma", "portable"].iter().find(|k| kernels.contains(&format!(r#"matrix="{k}""#)));
     assert!(matrix.is_some(), "{kernels}");
     assert!(server.terminate().success());
 }

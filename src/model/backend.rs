@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::bf16::Bf16Kernel;
 use super::int8::Int8Kernel;
 use super::kernels::Width;
 
@@ -23,7 +24,7 @@ pub trait ForwardPass: Send + Sync {
 /// Which kernels a forward pass runs, for the start-up log, `triage model bench` and /metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct KernelPath {
-    /// How the layers' matrices are held: "f32" or "int8".
+    /// How the layers' matrices are held: "f32", "int8" or "bf16".
     pub weights: &'static str,
     /// The matrix products' instruction set.
     pub matrix: &'static str,
@@ -40,6 +41,10 @@ impl KernelPath {
 
     pub fn int8(kernel: Int8Kernel) -> Self {
         KernelPath { weights: "int8", matrix: kernel.name(), elementwise: Width::detect().name() }
+    }
+
+    pub fn bf16(kernel: Bf16Kernel) -> Self {
+        KernelPath { weights: "bf16", matrix: kernel.name(), elementwise: Width::detect().name() }
     }
 }
 

@@ -21,6 +21,8 @@ pub struct EncoderOptions {
     pub max_tokens: usize,
     /// Tokens shared by consecutive windows, so no sentence is only ever seen cut in half.
     pub window_overlap: usize,
+    /// Unset in a config file: [`WeightMode::for_this_cpu`].
+    #[serde(default = "WeightMode::for_this_cpu")]
     pub weights: WeightMode,
     /// With int8 weights, the kernel to run; unset, the fastest this CPU has. For comparing
     /// kernels on one machine (a kernel the CPU lacks falls back to the fastest it has).
@@ -325,6 +327,18 @@ mod tests {
         for (q, f) in portable.iter().zip(embed(WeightMode::F32, None)) {
             let c = cosine(&q.vector, &f.vector);
             assert!(c > 0.99, "int8 and f32 embeddings differ: cosine {c}");
+        }
+    }
+
+    /// bf16 rounds each side of a product to 8 bits but keeps f32's range: its embeddings stay
+    /// far nearer f32 than int8's.
+    #[test]
+    fn bf16_embeddings_are_near_f32() {
+        let texts = ["小区楼下餐馆油烟扰民", "孩子上学入学手续怎么办理", "暖气不热"];
+        let embed = |weights| encoder(EncoderOptions { weights, ..Default::default() }).1.embed(&texts).unwrap();
+        for (b, f) in embed(WeightMode::Bf16).iter().zip(embed(WeightMode::F32)) {
+            let c = cosine(&b.vector, &f.vector);
+            assert!(c > 0.999, "bf16 and f32 embeddings differ: cosine {c}");
         }
     }
 

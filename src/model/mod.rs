@@ -21,6 +21,7 @@ pub mod files;
 pub mod folder;
 pub mod head;
 pub mod import;
+pub mod bf16;
 pub mod int8;
 pub mod kernels;
 pub mod lexical;

@@ -11,12 +11,14 @@
 //!   attention reads Q, K and V in place through strides instead of transposed copies.
 //!
 //! The matrix products run through [`Projection`]: the `gemm` crate's f32 kernels (the same
-//! ones candle calls) in [`PackedLinear`], or the int8 kernels of `int8.rs` in [`Int8Linear`].
+//! ones candle calls) in [`PackedLinear`], the int8 kernels of `int8.rs` in [`Int8Linear`], or
+//! the bf16 kernels of `bf16.rs` in [`Bf16Linear`].
 
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 use super::backend::{ForwardPass, KernelPath};
+use super::bf16::{Bf16Kernel, Bf16Linear};
 use super::int8::{Int8Kernel, Int8Linear};
 use super::kernels::{add_into, gelu_inplace, layer_norm_inplace, softmax_inplace, SharedOut};
 
@@ -67,6 +69,11 @@ impl PackedLinear {
     /// The same layer in int8 (the f32 weights are dropped).
     pub fn quantize(self, kernel: Int8Kernel) -> Int8Linear {
         Int8Linear::quantize(&self.weight, self.bias, self.outputs, self.inputs, kernel)
+    }
+
+    /// The same layer in bf16 (the f32 weights are dropped).
+    pub fn to_bf16(self, kernel: Bf16Kernel) -> Bf16Linear {
+        Bf16Linear::new(&self.weight, self.bias, self.outputs, self.inputs, kernel)
     }
 }
 
@@ -124,6 +131,21 @@ impl Projection for PackedLinear {
     }
 }
 
+/// Bias and residual go in with the products, in one pass over `out` (`bf16.rs`).
+impl Projection for Bf16Linear {
+    fn outputs(&self) -> usize {
+        Bf16Linear::outputs(self)
+    }
+
+    fn forward_into(&self, x: &[f32], residual: Option<&[f32]>, out: &mut [f32], _threads: usize) {
+        Bf16Linear::forward_into(self, x, residual, out)
+    }
+
+    fn kernels(&self) -> KernelPath {
+        KernelPath::bf16(self.kernel())
+    }
+}
+
 /// Bias and residual go in with the products, in one pass over `out` (`int8.rs`).
 impl Projection for Int8Linear {
     fn outputs(&self) -> usize {
@@ -170,13 +192,14 @@ pub struct PackedLayer<P: Projection = PackedLinear> {
 }
 
 impl PackedLayer {
-    fn quantize(self, kernel: Int8Kernel) -> PackedLayer<Int8Linear> {
+    /// The same layer with each of its four matrices converted by `convert`.
+    fn convert<Q: Projection>(self, convert: impl Fn(PackedLinear) -> Q) -> PackedLayer<Q> {
         PackedLayer {
-            qkv: self.qkv.quantize(kernel),
-            attention_out: self.attention_out.quantize(kernel),
+            qkv: convert(self.qkv),
+            attention_out: convert(self.attention_out),
             attention_norm: self.attention_norm,
-            intermediate: self.intermediate.quantize(kernel),
-            output: self.output.quantize(kernel),
+            intermediate: convert(self.intermediate),
+            output: convert(self.output),
             output_norm: self.output_norm,
         }
     }
@@ -191,8 +214,8 @@ pub struct PackedEmbeddings {
     pub norm: PackedNorm,
 }
 
-/// The twelve layers on the CPU, with their matrices in f32 ([`PackedLinear`], the default) or
-/// int8 ([`Int8Linear`]).
+/// The twelve layers on the CPU, with their matrices in f32 ([`PackedLinear`], the default),
+/// int8 ([`Int8Linear`]) or bf16 ([`Bf16Linear`]).
 pub struct PackedBert<P: Projection = PackedLinear> {
     pub hidden: usize,
     pub heads: usize,
@@ -204,7 +227,12 @@ impl PackedBert {
     /// The same stack with every layer's matrices in int8, run by `kernel` (or the best the
     /// CPU has, if it lacks that one).
     pub fn quantize(self, kernel: Int8Kernel) -> PackedBert<Int8Linear> {
-        PackedBert { hidden: self.hidden, heads: self.heads, embeddings: self.embeddings, layers: self.layers.into_iter().map(|l| l.quantize(kernel)).collect() }
+        PackedBert { hidden: self.hidden, heads: self.heads, embeddings: self.embeddings, layers: self.layers.into_iter().map(|l| l.convert(|p| p.quantize(kernel))).collect() }
+    }
+
+    /// The same stack with every layer's matrices in bf16.
+    pub fn to_bf16(self, kernel: Bf16Kernel) -> PackedBert<Bf16Linear> {
+        PackedBert { hidden: self.hidden, heads: self.heads, embeddings: self.embeddings, layers: self.layers.into_iter().map(|l| l.convert(|p| p.to_bf16(kernel))).collect() }
     }
 }
 

@@ -21,6 +21,8 @@ pub fn peak_ops_per_second(path: &KernelPath, threads: usize) -> Option<f64> {
         "avx2_fma" => x86::fma,
         #[cfg(target_arch = "x86_64")]
         "avx512f" => x86::fma512,
+        #[cfg(target_arch = "x86_64")]
+        "avx512_bf16" => x86::dpbf16,
         _ => return None,
     };
     let rounds = 20_000_000;
@@ -97,6 +99,26 @@ mod x86 {
         }
         black_box(acc);
         (rounds * CHAINS as u64 * 8 * 2) as f64
+    }
+
+    pub fn dpbf16(rounds: u64) -> f64 {
+        // SAFETY: only called when the kernel path says the CPU has AVX-512 BF16.
+        unsafe { dpbf16_loop(rounds) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn dpbf16_loop(rounds: u64) -> f64 {
+        let a = black_box(_mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5), _mm512_set1_ps(0.25)));
+        let b = black_box(_mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3), _mm512_set1_ps(2e-3)));
+        let mut acc = [_mm512_setzero_ps(); CHAINS];
+        for _ in 0..rounds {
+            for c in acc.iter_mut() {
+                *c = _mm512_dpbf16_ps(*c, a, b);
+            }
+        }
+        black_box(acc);
+        // 16 lanes × 2 products, 2 operations each.
+        (rounds * CHAINS as u64 * 16 * 2 * 2) as f64
     }
 
     pub fn fma512(rounds: u64) -> f64 {

@@ -113,6 +113,7 @@ fn cache_tag(recipe: &EmbeddingRecipe, encoder: &Encoder) -> String {
     match encoder.options().weights {
         WeightMode::F32 => recipe.tag(),
         WeightMode::Int8 => format!("{}-int8", recipe.tag()),
+        WeightMode::Bf16 => format!("{}-bf16", recipe.tag()),
     }
 }
 

@@ -49,7 +49,7 @@ pub struct GlobalArgs {
     /// Taxonomy file [default: models/taxonomy.toml; env TRIAGE_TAXONOMY].
     #[arg(long, global = true)]
     pub taxonomy: Option<PathBuf>,
-    /// How the layers' weight matrices are held once loaded: f32, or int8 (quantized at load) [env TRIAGE_WEIGHTS].
+    /// How the layers' weight matrices are held once loaded: f32, int8 (quantized at load) or bf16 (rounded at load) [env TRIAGE_WEIGHTS].
     #[arg(long, global = true, value_enum)]
     pub weights: Option<WeightMode>,
 }
