@@ -262,16 +262,9 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::int8::tests::{random, reference};
     use super::*;
-    use rand::{Rng, SeedableRng};
-
-    fn random(len: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f32> {
-        (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
-
-    fn reference(x: &[f32], w: &[f32], bias: &[f32], inputs: usize) -> Vec<f32> {
-        x.chunks(inputs).flat_map(|row| w.chunks(inputs).zip(bias).map(move |(wr, b)| b + row.iter().zip(wr).map(|(a, b)| a * b).sum::<f32>())).collect()
-    }
+    use rand::SeedableRng;
 
     #[test]
     fn rounding_to_bf16_is_to_nearest_even() {

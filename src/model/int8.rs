@@ -344,15 +344,17 @@ mod x86 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn random(len: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f32> {
+    /// Values in [-1, 1), for the layers' tests here and in `bf16.rs`.
+    pub(in crate::model) fn random(len: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f32> {
         (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
-    fn reference(x: &[f32], w: &[f32], bias: &[f32], inputs: usize) -> Vec<f32> {
+    /// `x · Wᵀ + b` in plain f32.
+    pub(in crate::model) fn reference(x: &[f32], w: &[f32], bias: &[f32], inputs: usize) -> Vec<f32> {
         x.chunks(inputs).flat_map(|row| w.chunks(inputs).zip(bias).map(move |(wr, b)| b + row.iter().zip(wr).map(|(a, b)| a * b).sum::<f32>())).collect()
     }
 
