@@ -116,7 +116,7 @@ def main():
     today = datetime.date.today().isoformat()
     md = [f"<!-- cpu:{key}:start -->", f"## {cpu}: {isa}", "",
           f"Measured {today} by `scripts/bench.sh`; {rest}; {args.threads} threads for every runtime. The targets are for",
-          f"`--weights int8` (f32 is the default). Encoder: {args.texts} texts from tipdm's test split (title and body), at most 256 tokens, the same weights",
+          f"`--weights int8` (the default is bf16 on a CPU with AVX-512 BF16, else f32). Encoder: {args.texts} texts from tipdm's test split (title and body), at most 256 tokens, the same weights",
           "(`triage model export-hf`, f32) for every runtime, the same tokenizer, `query: ` prefix and mean pooling.\n",
           "### Targets (issue 21)\n", "| figure | measured | target | met |", "|---|---|---|---|"]
     for name, value, target, ok in targets:
