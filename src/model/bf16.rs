@@ -15,7 +15,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::SharedOut;
+use super::kernels::{for_each_tile, SharedOut};
 
 /// Output channels per block: one 512-bit vector of f32 lanes.
 const BLOCK: usize = 16;
@@ -132,18 +132,13 @@ impl Bf16Linear {
             }
         });
         let out = SharedOut(out.as_mut_ptr());
-        (0..self.groups).into_par_iter().for_each(|group| {
+        for_each_tile(self.groups, rows, self.kernel.tile_rows(), |group, row, tile| {
             let first = group * GROUP_CHANNELS;
             let finish = Epilogue { out, outputs: self.outputs, residual, bias: &self.bias, first, width: (self.outputs - first).min(GROUP_CHANNELS) };
             let weights = &self.packed[group * (self.depth / 2) * GROUP_STEP..(group + 1) * (self.depth / 2) * GROUP_STEP];
-            let mut row = 0;
-            while row < rows {
-                let tile = (rows - row).min(self.kernel.tile_rows());
-                let a = &rounded[row * self.depth..(row + tile) * self.depth];
-                // SAFETY: the epilogue writes rows row..row+tile of this group's channels only.
-                unsafe { self.kernel.tile(a, self.depth, weights, tile, &finish, row) };
-                row += tile;
-            }
+            let a = &rounded[row * self.depth..(row + tile) * self.depth];
+            // SAFETY: the epilogue writes rows row..row+tile of this group's channels only.
+            unsafe { self.kernel.tile(a, self.depth, weights, tile, &finish, row) };
         });
     }
 }

@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{quantize_row, SharedOut};
+use super::kernels::{for_each_tile, quantize_row, SharedOut};
 
 /// Output channels per block: one 512-bit vector of i32 lanes.
 const BLOCK: usize = 16;
@@ -152,7 +152,7 @@ impl Int8Linear {
             }
         });
         let out = SharedOut(out.as_mut_ptr());
-        (0..self.groups).into_par_iter().for_each(|group| {
+        for_each_tile(self.groups, rows, self.kernel.tile_rows(), |group, row, tile| {
             let first = group * GROUP_CHANNELS;
             let finish = Epilogue {
                 out,
@@ -166,14 +166,9 @@ impl Int8Linear {
             };
             let weights = &self.packed[group * (self.depth / 4) * GROUP_STEP..(group + 1) * (self.depth / 4) * GROUP_STEP];
             let shifts = &self.shifts[first..first + GROUP_CHANNELS];
-            let mut row = 0;
-            while row < rows {
-                let tile = (rows - row).min(self.kernel.tile_rows());
-                let a = &quantized[row * self.depth..(row + tile) * self.depth];
-                // SAFETY: the epilogue writes rows row..row+tile of this group's channels only.
-                unsafe { self.kernel.tile(a, self.depth, weights, shifts, tile, &finish, row) };
-                row += tile;
-            }
+            let a = &quantized[row * self.depth..(row + tile) * self.depth];
+            // SAFETY: the epilogue writes rows row..row+tile of this group's channels only.
+            unsafe { self.kernel.tile(a, self.depth, weights, shifts, tile, &finish, row) };
         });
     }
 }

@@ -23,6 +23,20 @@ impl SharedOut {
     }
 }
 
+/// The walk of the int8 and bf16 layers: every group of output channels as its own parallel
+/// task, down the rows in tiles of at most `tile_rows`; `tile(group, row, rows)` computes one.
+pub(crate) fn for_each_tile(groups: usize, rows: usize, tile_rows: usize, tile: impl Fn(usize, usize, usize) + Sync) {
+    use rayon::prelude::*;
+    (0..groups).into_par_iter().for_each(|group| {
+        let mut row = 0;
+        while row < rows {
+            let n = (rows - row).min(tile_rows);
+            tile(group, row, n);
+            row += n;
+        }
+    });
+}
+
 /// e^x for x <= 0 (Cephes' expf polynomial after range reduction by ln 2).
 #[inline(always)]
 fn exp_neg(x: f32) -> f32 {
