@@ -265,10 +265,13 @@ fn answered_estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
     }
     let len = text[s..].find(|c: char| !is_han(c) || BOUNDARY.contains(&c)).unwrap_or(text.len() - s);
     let name = &text[s..s + len];
-    let chars = name.chars().count();
-    // 不知道叫什么 and 没有小区 answer no name.
-    let no_name = name.starts_with(['不', '没', '忘', '对', '这', '那', '哦', '啊']);
-    ((2..=8).contains(&chars) && !no_name && !GENERIC.contains(&name) && !NOT_IN_ESTATE.iter().any(|w| name.contains(w))).then_some((s, s + len))
+    ((2..=8).contains(&name.chars().count()) && !names_no_estate(name)).then_some((s, s + len))
+}
+
+/// Whether words said where an estate's name would stand name none: an answer that names
+/// nothing (不知道叫什么, 没有小区), a word for any estate (小区), or a word no name holds (物业).
+fn names_no_estate(name: &str) -> bool {
+    name.starts_with(['不', '没', '忘', '对', '这', '那', '哦', '啊']) || GENERIC.contains(&name) || NOT_IN_ESTATE.iter().any(|w| name.contains(w))
 }
 
 /// An estate with no ending we know, named where only an estate can stand: after 小区叫, or
@@ -286,14 +289,13 @@ fn said_estate(text: &str, places: &[String]) -> Option<(usize, usize)> {
     SAID_ESTATE.captures_iter(text).find_map(|c| {
         let name = c.get(1).or(c.get(2))?;
         let found = name.as_str();
-        let no_name = found.starts_with(['不', '没', '忘', '对', '这', '那', '哦', '啊', '我', '你', '您', '他', '在', '的', '一', '个'])
+        let no_name = names_no_estate(found)
+            || found.starts_with(['我', '你', '您', '他', '在', '的', '一', '个'])
             || found.contains(['楼', '层', '号', '家', '里', '边'])
             || found.starts_with(|c: char| "一二三四五六七八九十两几".contains(c))
             // 家住菊儿胡同: a road, which the road finder names.
             || ["胡同", "路", "街", "巷", "道", "条"].iter().any(|r| found.ends_with(r))
             || NOT_AN_ESTATE.iter().any(|w| found.contains(w))
-            || GENERIC.contains(&found)
-            || NOT_IN_ESTATE.iter().any(|w| found.contains(w))
             || places.iter().any(|p| p == found || found.starts_with(p.as_str()));
         (!no_name).then(|| (name.start(), name.end()))
     })
@@ -336,9 +338,7 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
         .chain(NATIONAL_ROAD.find_iter(text).map(|m| (m.start(), m.end())))
         .filter(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
         .collect();
-    let mut found = without_taken_back(text, found);
-    found.sort_unstable();
-    found.first().copied()
+    without_taken_back(text, found).into_iter().min_by_key(|&(s, _)| s)
 }
 
 /// National roads go by their number (108国道).
@@ -484,7 +484,7 @@ mod tests {
 
     /// The address of a call whose district and street the gazetteer found.
     fn at(text: &str, district: &str, street: &str) -> TicketAddress {
-        find(text, &Location { district: Some(district.into()), street: Some(street.into()), evidence: Vec::new(), landmarks: Vec::new() }).expect("an address")
+        find(text, &Location { district: Some(district.into()), street: Some(street.into()), ..Location::default() }).expect("an address")
     }
 
     fn part(s: &Option<Span>) -> Option<&str> {
@@ -611,7 +611,7 @@ mod tests {
 
     #[test]
     fn a_landmark_the_gazetteer_knows_needs_no_ending() {
-        let known = |names: &[&str]| Location { district: Some("东城区".into()), street: None, evidence: Vec::new(), landmarks: names.iter().map(|n| n.to_string()).collect() };
+        let known = |names: &[&str]| Location { district: Some("东城区".into()), landmarks: names.iter().map(|n| n.to_string()).collect(), ..Location::default() };
         let a = find("我在簋街吃饭，那家店的菜里有虫子", &known(&["簋街"])).unwrap();
         assert_eq!(part(&a.landmark), Some("簋街"));
         let a = find("就在宣武门那边，路灯不亮", &known(&["宣武门"])).unwrap();
