@@ -86,11 +86,12 @@ def figures_realworld(weights):
 
 
 def figures_shared(out_dir, name, file, field, min_count, weights, also):
-    heads = out_dir / (name.split()[0].lower() + ("-both" if also else ""))
+    """`also`: the other weights the head also learns from (--both-formats), or None."""
+    heads = out_dir / (name.split()[0].lower() + ("-both" if also == "int8" else f"-both-{also}" if also else ""))
     if not (heads / "head.json").exists():
-        print(f"training the {name} head on f32 embeddings{' and int8 ones' if also else ''} (once)", file=sys.stderr)
+        print(f"training the {name} head on f32 embeddings{f' and {also} ones' if also else ''} (once)", file=sys.stderr)
         run([TRIAGE, "train", "--data", DATA / file, "--label-field", field, "--split-field", "split",
-             "--min-class-count", min_count, "--out", heads] + (["--also-weights", "int8"] if also else []), "f32")
+             "--min-class-count", min_count, "--out", heads] + (["--also-weights", also] if also else []), "f32")
     out = run([TRIAGE, "eval", "--heads", heads, "--data", DATA / file, "--label-field", field,
                "--split-field", "split", "--split", "test", "--json"], weights).stdout
     r = json.loads(out)
@@ -104,7 +105,7 @@ def main():
     ap.add_argument("--skip-shared", action="store_true", help="leave out the tipdm, Jiamusi and Dalian heads (the slow part)")
     ap.add_argument("--weights", choices=["int8", "bf16"], default="int8", help="the weights to gate against f32")
     ap.add_argument("--both-formats", action="store_true",
-                    help="train the shared heads on f32 and int8 embeddings (`triage train --also-weights int8`), to "
+                    help="train the shared heads on f32 embeddings and those of --weights (`triage train --also-weights`), to "
                          "gate Beijing heads trained that way (TRIAGE_HEADS_DIR); the shipped heads learn from f32 alone")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +132,7 @@ def main():
     ]
     if not args.skip_shared:
         for name, file, field, min_count in SHARED:
-            sets.append((f"{name}, test split", lambda w, a=(name, file, field, min_count): figures_shared(args.out, *a, w, args.both_formats)))
+            sets.append((f"{name}, test split", lambda w, a=(name, file, field, min_count): figures_shared(args.out, *a, w, other if args.both_formats else None)))
     for set_name, figures in sets:
         before, after = figures("f32"), figures(other)
         for k, v in before.items():
