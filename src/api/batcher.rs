@@ -6,7 +6,7 @@
 //! joining an ever-growing backlog.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,8 @@ pub struct BatchSettings {
     pub max_batch_items: usize,
     /// Tokens the encoder will see in one batch (each text counts at most one window).
     pub max_batch_tokens: usize,
-    /// How long the first job of a batch waits for company.
+    /// How long a batch waits for more jobs when others were already queued; a job that
+    /// finds the queue empty runs at once.
     pub max_wait_ms: u64,
     /// A request whose answer takes longer gets 504.
     pub request_timeout_ms: u64,
@@ -93,7 +94,7 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
-        while let Ok(mut first) = self.rx.recv() {
+        while let Ok(first) = self.rx.recv() {
             // The model of this batch: a reload swaps it between batches, never within one.
             let model = self.model.current();
             // The encoder reads at most one window of this many tokens per text.
@@ -102,20 +103,7 @@ impl Worker {
                 job.tokens = model.encoder().count_tokens(&job.text).unwrap_or(window).min(window);
                 job.tokens
             };
-            let mut tokens = tokens_of(&mut first);
-            let mut batch = vec![first];
-            let deadline = Instant::now() + Duration::from_millis(self.settings.max_wait_ms);
-            while batch.len() < self.settings.max_batch_items && tokens < self.settings.max_batch_tokens {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match self.rx.recv_timeout(left) {
-                    Ok(mut job) => {
-                        tokens += tokens_of(&mut job);
-                        batch.push(job);
-                    }
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            }
+            let mut batch = gather(&self.rx, first, &self.settings, tokens_of);
             let d = self.depth.fetch_sub(batch.len(), Ordering::SeqCst).saturating_sub(batch.len());
             self.metrics.queue_depth.set(d as i64);
             // Callers that timed out have dropped their receiver: skip their work.
@@ -149,5 +137,74 @@ impl Worker {
                 }),
             }
         }
+    }
+}
+
+/// The batch that `first` opens. Jobs that queued while the last batch ran join it at once.
+/// Only when some did (concurrent load) does it also wait up to `max_wait_ms` for more: a lone
+/// call never waits for company that is not coming. `tokens_of` counts (and records) a job's
+/// encoder tokens against `max_batch_tokens`.
+fn gather<J>(rx: &Receiver<J>, first: J, settings: &BatchSettings, mut tokens_of: impl FnMut(&mut J) -> usize) -> Vec<J> {
+    let mut first = first;
+    let mut tokens = tokens_of(&mut first);
+    let mut batch = vec![first];
+    let deadline = Instant::now() + Duration::from_millis(settings.max_wait_ms);
+    while batch.len() < settings.max_batch_items && tokens < settings.max_batch_tokens {
+        let next = match rx.try_recv() {
+            Ok(job) => Some(job),
+            Err(_) if batch.len() > 1 => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok(),
+            Err(_) => None,
+        };
+        let Some(mut job) = next else { break };
+        tokens += tokens_of(&mut job);
+        batch.push(job);
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(max_wait_ms: u64) -> BatchSettings {
+        BatchSettings { max_batch_items: 4, max_batch_tokens: 100, max_wait_ms, ..BatchSettings::default() }
+    }
+
+    #[test]
+    fn a_lone_job_does_not_wait_for_company() {
+        let (tx, rx) = sync_channel::<u32>(8);
+        // Job 2 comes well inside max_wait_ms: a batch that waited would take it in.
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            tx.send(2).unwrap();
+            tx
+        });
+        assert_eq!(gather(&rx, 1, &settings(2_000), |_| 1), vec![1]);
+        late.join().unwrap();
+    }
+
+    #[test]
+    fn queued_jobs_join_and_the_batch_waits_for_more_under_load() {
+        let (tx, rx) = sync_channel::<u32>(8);
+        tx.send(2).unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(3).unwrap();
+            tx
+        });
+        // Job 2 was queued, so the batch waits (its full 1.5 s, being short of 4 jobs) and
+        // takes job 3 too.
+        assert_eq!(gather(&rx, 1, &settings(1_500), |_| 1), vec![1, 2, 3]);
+        late.join().unwrap();
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_item_and_token_limits() {
+        let (tx, rx) = sync_channel::<u32>(8);
+        (2..=7).for_each(|j| tx.send(j).unwrap());
+        assert_eq!(gather(&rx, 1, &settings(0), |_| 1), vec![1, 2, 3, 4]);
+        // 60 tokens each: the second job reaches the 100-token limit.
+        assert_eq!(gather(&rx, 10, &settings(0), |_| 60), vec![10, 5]);
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![6, 7]);
     }
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `/v1/classify` latency of two or more builds, alternated in one invocation so that a noisy
+# machine treats them alike: each binary serves in turn, and wrk sends the benchmark call
+# (scripts/bench_call.txt) at 1 and 8 connections. One JSON line per run.
+#   scripts/bench_latency.sh [-s SECONDS] [-r ROUNDS] BIN [BIN...]
+# e.g. an old commit's build against this one:
+#   git worktree add /tmp/old OLD && (cd /tmp/old && cargo build --release) &&
+#   scripts/bench_latency.sh /tmp/old/target/release/triage "$CARGO_TARGET_DIR/release/triage"
+# Weights are each binary's default for this CPU unless TRIAGE_WEIGHTS is set.
+# Needs wrk (apt-get install wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=8 rounds=3
+while getopts s:r: opt; do
+  case $opt in s) seconds=$OPTARG ;; r) rounds=$OPTARG ;; *) exit 2 ;; esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { sed -n 2,10p "$0" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+work=$(mktemp -d); pid=
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+body=$(python3 -c "import json; print(json.dumps({'text': open('scripts/bench_call.txt', encoding='utf-8').read().strip()}, ensure_ascii=False))")
+cat > "$work/post.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[$body]]
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests": %d, "seconds": %.3f, "errors": %d, "p50_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f}\n',
+    summary.requests, summary.duration / 1e6, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3, latency:percentile(99) / 1e3))
+end
+EOF
+lscpu | sed -n 's/^Model name: *//p' | sed 's/^/cpu: /' >&2
+for round in $(seq "$rounds"); do
+  for bin in "$@"; do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    TRIAGE_FEEDBACK_DB="$work/feedback.sqlite3" RUST_LOG=warn "$bin" serve --addr "127.0.0.1:$port" 2>"$work/serve.log" &
+    pid=$!
+    until curl -sf "127.0.0.1:$port/readyz" >/dev/null; do
+      kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+      sleep 0.1
+    done
+    # One call first, so the server's first-call costs are not in the figures.
+    curl -sf "127.0.0.1:$port/v1/classify" -H 'content-type: application/json' -d "$body" >/dev/null
+    for c in 1 8; do
+      line=$(wrk -t1 -c"$c" -d"${seconds}s" --timeout 30s -s "$work/post.lua" "http://127.0.0.1:$port/v1/classify" | tail -n 1)
+      echo "{\"round\": $round, \"binary\": \"$bin\", \"connections\": $c, \"result\": $line}"
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+    rm -f "$work"/feedback.sqlite3*
+  done
+done
