@@ -1,9 +1,11 @@
-//! Lexical features for the classifier heads: jieba words and word bigrams plus character
-//! 1–3-grams, TF-IDF weighted. The encoder misses the keywords that decide a department
-//! (油烟, 供热, 拖欠工资); these features carry them, and the head learns how much to trust each.
+//! Lexical features for the classifier heads: jieba words and word bigrams, character
+//! 1–3-grams, and pairs of the characters' sounds, TF-IDF weighted. The encoder misses the
+//! keywords that decide a department (油烟, 供热, 拖欠工资); these features carry them, and the
+//! head learns how much to trust each.
 
 use std::collections::HashMap;
 
+use pinyin::ToPinyin;
 use serde::{Deserialize, Serialize};
 
 /// A sparse, L2-normalised feature vector: (feature index, weight), indices ascending.
@@ -11,7 +13,8 @@ pub type SparseVector = Vec<(u32, f32)>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LexicalVocabulary {
-    /// Feature strings: `w:油烟` (word), `b:楼下|油烟` (word bigram), `c:油烟扰` (characters).
+    /// Feature strings: `w:油烟` (word), `b:楼下|油烟` (word bigram), `c:油烟扰` (characters),
+    /// `p:you|yan` (two characters' toneless sounds).
     pub features: Vec<String>,
     pub idf: Vec<f32>,
     pub documents: usize,
@@ -31,8 +34,21 @@ pub fn terms(tokens: &[String], text: &str) -> Vec<String> {
         for n in 1..=3 {
             out.extend(chars.windows(n).map(|w| format!("c:{}", w.iter().collect::<String>())));
         }
+        // A same-sound slip (无业 for 物业, 然气 for 燃气) changes the characters but not these.
+        let sounds: Vec<Option<&str>> = chars.iter().map(|c| c.to_pinyin().map(|p| p.plain())).collect();
+        out.extend(sounds.windows(2).filter_map(|w| Some(format!("p:{}|{}", w[0]?, w[1]?))));
     }
     out
+}
+
+/// Terms are normalised by family, as separate vectorisers would be: words and word bigrams,
+/// characters, sounds.
+fn family(feature: &str) -> usize {
+    match feature.as_bytes().first() {
+        Some(b'c') => 1,
+        Some(b'p') => 2,
+        _ => 0,
+    }
 }
 
 impl LexicalVocabulary {
@@ -73,9 +89,9 @@ impl LexicalVocabulary {
         self.features.is_empty()
     }
 
-    /// Sublinear TF × IDF; unknown terms are ignored. Word terms and character terms are
-    /// L2-normalised separately, as two vectorisers would be: a text has several times more
-    /// character n-grams than words, and one shared norm would drown the words.
+    /// Sublinear TF × IDF; unknown terms are ignored. Each family of terms ([`family`]) is
+    /// L2-normalised on its own: a text has several times more character n-grams than words,
+    /// and one shared norm would drown the words.
     pub fn transform(&self, terms: &[String]) -> SparseVector {
         let mut counts: HashMap<u32, f32> = HashMap::new();
         for t in terms {
@@ -85,18 +101,13 @@ impl LexicalVocabulary {
         }
         let mut v: SparseVector = counts.into_iter().map(|(i, tf)| (i, (1.0 + tf.ln()) * self.idf[i as usize])).collect();
         v.sort_unstable_by_key(|(i, _)| *i);
-        let is_char = |i: u32| self.features[i as usize].starts_with("c:");
-        let (mut words, mut chars) = (0f32, 0f32);
+        let family_of = |i: u32| family(&self.features[i as usize]);
+        let mut norms = [0f32; 3];
         for &(i, x) in &v {
-            if is_char(i) {
-                chars += x * x;
-            } else {
-                words += x * x;
-            }
+            norms[family_of(i)] += x * x;
         }
-        let (words, chars) = (words.sqrt(), chars.sqrt());
         for (i, x) in v.iter_mut() {
-            let norm = if is_char(*i) { chars } else { words };
+            let norm = norms[family_of(*i)].sqrt();
             if norm > 0.0 {
                 *x /= norm;
             }
@@ -116,10 +127,18 @@ mod tests {
     #[test]
     fn terms_cover_words_bigrams_and_characters() {
         let t = terms(&toks("楼下 油烟 ，"), "楼下油烟，");
-        for want in ["w:油烟", "b:楼下|油烟", "c:油", "c:下油", "c:下油烟"] {
+        for want in ["w:油烟", "b:楼下|油烟", "c:油", "c:下油", "c:下油烟", "p:xia|you", "p:you|yan"] {
             assert!(t.contains(&want.to_string()), "{want} missing from {t:?}");
         }
         assert!(!t.iter().any(|x| x.contains('，')), "punctuation is not a term: {t:?}");
+    }
+
+    #[test]
+    fn a_same_sound_slip_keeps_the_sound_terms() {
+        let sounds = |text: &str| terms(&[], text).into_iter().filter(|t| t.starts_with("p:")).collect::<Vec<_>>();
+        assert_eq!(sounds("找物业"), sounds("找无业"));
+        assert_eq!(sounds("找物业"), vec!["p:zhao|wu", "p:wu|ye"]);
+        assert!(sounds("12345").is_empty(), "digits have no sound");
     }
 
     #[test]
@@ -132,6 +151,7 @@ mod tests {
         let norm = |prefix: &str| x.iter().filter(|(i, _)| v.features[*i as usize].starts_with(prefix)).map(|(_, w)| w * w).sum::<f32>().sqrt();
         assert!((norm("c:") - 1.0).abs() < 1e-5, "character terms have unit norm");
         assert!((norm("w:") - 1.0).abs() < 1e-5, "word terms have unit norm (no bigram of 油烟 扰民 survives min_df here)");
+        assert!((norm("p:") - 1.0).abs() < 1e-5, "sound terms have unit norm");
         assert!(v.transform(&terms(&toks("完全 无关"), "完全无关")).is_empty());
     }
 }
