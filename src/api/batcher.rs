@@ -144,8 +144,7 @@ impl Worker {
 /// Only when some did (concurrent load) does it also wait up to `max_wait_ms` for more: a lone
 /// call never waits for company that is not coming. `tokens_of` counts (and records) a job's
 /// encoder tokens against `max_batch_tokens`.
-fn gather<J>(rx: &Receiver<J>, first: J, settings: &BatchSettings, mut tokens_of: impl FnMut(&mut J) -> usize) -> Vec<J> {
-    let mut first = first;
+fn gather<J>(rx: &Receiver<J>, mut first: J, settings: &BatchSettings, mut tokens_of: impl FnMut(&mut J) -> usize) -> Vec<J> {
     let mut tokens = tokens_of(&mut first);
     let mut batch = vec![first];
     let deadline = Instant::now() + Duration::from_millis(settings.max_wait_ms);
