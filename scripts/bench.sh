@@ -76,17 +76,7 @@ echo "== encoder: PyTorch and ONNX Runtime, f32 and dynamic int8" >&2
   --threads "$threads" --parity "$work/parity_ours.jsonl" --latency-text "$root/scripts/bench_call.txt" >> "$results"
 
 body=$(python3 -c "import json,sys; print(json.dumps({'text': open('scripts/bench_call.txt', encoding='utf-8').read().strip()}, ensure_ascii=False))")
-cat > "$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[$body]]
-done = function(summary, latency, requests)
-  local errors = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
-  io.write(string.format('{"requests": %d, "seconds": %.3f, "non_2xx_or_socket_errors": %d, "p50_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f, "max_ms": %.2f}\n',
-    summary.requests, summary.duration / 1e6, errors, latency:percentile(50) / 1e3, latency:percentile(95) / 1e3,
-    latency:percentile(99) / 1e3, latency.max / 1e3))
-end
-EOF
+scripts/wrk_classify_lua.sh "$work/post.lua"
 
 # The service under load in one weight format: start-up, then 1, 8 and 32 connections.
 service() {

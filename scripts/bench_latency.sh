@@ -20,16 +20,7 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; ex
 work=$(mktemp -d); pid=
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 body=$(python3 -c "import json; print(json.dumps({'text': open('scripts/bench_call.txt', encoding='utf-8').read().strip()}, ensure_ascii=False))")
-cat > "$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[$body]]
-done = function(summary, latency, requests)
-  io.write(string.format('{"requests": %d, "seconds": %.3f, "errors": %d, "p50_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f}\n',
-    summary.requests, summary.duration / 1e6, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3, latency:percentile(99) / 1e3))
-end
-EOF
+scripts/wrk_classify_lua.sh "$work/post.lua"
 lscpu | sed -n 's/^Model name: *//p' | sed 's/^/cpu: /' >&2
 for round in $(seq "$rounds"); do
   for bin in "$@"; do
