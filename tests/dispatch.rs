@@ -62,12 +62,15 @@ fn emergencies_name_the_line_to_hand_them_to() {
         // departments (education, labour, environment) have no emergency line: the hand-off
         // head reads the line from the matter.
         ("市民：幼儿园老师刚打电话，说我儿子发高烧，现在躺在医务室，眼睛往上翻，手脚一直在抽", "120"),
-        ("市民：我们厂里一个工人的胳膊被搅拌机卷进去了，流了一地的血，人脸都白了", "120"),
+        // Still caught in the machine and bleeding: rescuers free him (119), medics treat him
+        // (120); a dispatcher calls either first.
+        ("市民：我们厂里一个工人的胳膊被搅拌机卷进去了，流了一地的血，人脸都白了", "120|119"),
         ("市民：隔壁化工厂的大罐子往外冒黄烟，味儿特别冲，眼睛辣得睁不开", "119"),
     ] {
         let v = suggestion(text);
         assert_eq!(v["urgent"], true, "{text}: {v:#}");
-        assert_eq!(v["handoff"]["line"], line, "{text}: {v:#}");
+        let given = v["handoff"]["line"].as_str().unwrap_or("none");
+        assert!(line.split('|').any(|l| l == given), "{text}: wanted {line}: {v:#}");
     }
 }
 
