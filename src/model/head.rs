@@ -85,7 +85,7 @@ pub struct ClassifierHead {
 /// The learned parameters, as training hands them over.
 pub struct HeadParameters {
     pub embedding_weight: Vec<f32>,
-    pub lexical_weight: Vec<f32>,
+    pub lexical_weight: Vec<f16>,
     pub bias: Vec<f32>,
     pub embedding_mean: Vec<f32>,
     pub embedding_std: Vec<f32>,
@@ -97,7 +97,7 @@ impl ClassifierHead {
             meta,
             vocabulary,
             embedding_weight: p.embedding_weight,
-            lexical_weight: p.lexical_weight.iter().map(|&w| f16::from_f32(w)).collect(),
+            lexical_weight: p.lexical_weight,
             bias: p.bias,
             embedding_mean: p.embedding_mean,
             embedding_std: p.embedding_std,
@@ -178,18 +178,19 @@ impl ClassifierHead {
         if c < 2 {
             return Err(ModelError::invalid(dir.join(METADATA_FILE), "a head needs at least two labels"));
         }
-        let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
+        let tensor = |name: &str, shape: &[usize]| -> Result<&Tensor, ModelError> {
             let t = tensors.get(name).ok_or_else(|| ModelError::invalid(&weights_path, format!("tensor {name} is missing")))?;
             if !shape.is_empty() && t.dims() != shape {
                 return Err(ModelError::Shape { name: name.to_string(), expected: shape.to_vec(), actual: t.dims().to_vec() });
             }
-            Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+            Ok(t)
         };
+        let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> { Ok(tensor(name, shape)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?) };
         let embedding_mean = get("embedding_mean", &[])?;
         let d = embedding_mean.len();
         let p = HeadParameters {
             embedding_weight: get("embedding_weight", &[c, d])?,
-            lexical_weight: get("lexical_weight", &[v, c])?,
+            lexical_weight: tensor("lexical_weight", &[v, c])?.to_dtype(DType::F16)?.flatten_all()?.to_vec1::<f16>()?,
             bias: get("bias", &[c])?,
             embedding_std: get("embedding_std", &[d])?,
             embedding_mean,

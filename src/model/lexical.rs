@@ -132,7 +132,7 @@ impl LexicalVocabulary {
             offsets: Vec::with_capacity(features.len() + 1),
             idf,
             documents,
-            index: HashTable::with_capacity(features.len()),
+            index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
         };
         v.offsets.push(0);
@@ -140,17 +140,17 @@ impl LexicalVocabulary {
             v.text.push_str(f.as_ref());
             v.offsets.push(v.text.len() as u32);
         }
+        // Built beside `v`, which stays readable while the table grows.
+        let mut index = HashTable::with_capacity(features.len());
         for i in 0..features.len() as u32 {
             let term = v.feature(i);
             let hash = v.hasher.hash_one(term);
-            let (text, offsets) = (&v.text, &v.offsets);
-            let at = |j: u32| &text[offsets[j as usize] as usize..offsets[j as usize + 1] as usize];
-            if v.index.find(hash, |&j| at(j) == term).is_some() {
+            if index.find(hash, |&j| v.feature(j) == term).is_some() {
                 return Err(format!("the term {term:?} is listed twice"));
             }
-            let hasher = &v.hasher;
-            v.index.insert_unique(hash, i, |&j| hasher.hash_one(at(j)));
+            index.insert_unique(hash, i, |&j| v.hasher.hash_one(v.feature(j)));
         }
+        v.index = index;
         Ok(v)
     }
 

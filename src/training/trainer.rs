@@ -176,8 +176,8 @@ pub fn fit(
     let wl = wl.narrow(1, 0, features)?;
     let params = HeadParameters {
         embedding_weight: we.contiguous()?.flatten_all()?.to_vec1()?,
-        // Stored features × classes, the layout sparse inference wants.
-        lexical_weight: wl.t()?.contiguous()?.flatten_all()?.to_vec1()?,
+        // Stored features × classes, the layout sparse inference wants, in f16 as shipped.
+        lexical_weight: wl.t()?.contiguous()?.to_dtype(candle_core::DType::F16)?.flatten_all()?.to_vec1()?,
         bias: b.to_vec1()?,
         embedding_mean: Vec::new(),
         embedding_std: Vec::new(),
