@@ -84,19 +84,22 @@ const SIGNALS: &[Signal] = &[
         unless: &["烟囱", "锅炉", "尾气", "柴油", "货车", "排气", "烧烤", "秸秆", "焚烧", "烧垃圾", "渣土车", "挖掘机", "搅拌站", "轮胎"],
     },
     Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["呛得", "全是烟", "火苗"]], unless: &["燃气灶", "点火", "打火", "油烟", "烧烤", "炒菜", "做饭", "抽烟", "吸烟", "粉尘", "灰尘", "粉末", "味儿", "异味", "臭"] },
-    Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏", "堵在里屋", "堵在屋里", "压在下面", "压在底下", "埋在下面", "埋在底下"]], unless: &[] },
+    Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏", "堵在里屋", "堵在屋里", "压在下面", "压在底下", "埋在下面", "埋在底下", "埋到", "被埋", "埋住"]], unless: &[] },
     Signal { reason: "溺水", handoff: Some(FireRescue), groups: &[&["溺水", "落水", "掉河里", "掉进河", "掉到河", "掉到护城河", "掉进护城河", "掉湖里", "掉进湖", "掉到湖", "掉水里", "掉进水", "掉到水里", "有人淹", "快淹死", "掉冰窟窿", "掉进冰", "在水里扑腾", "在水里挣扎", "掉进池塘", "掉到池塘"]], unless: &[] },
-    Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["化学品", "刺鼻", "氨水", "毒气", "有毒气体", "氯气", "漏油", "汽油味", "油流了一地", "危化品泄漏", "气体泄漏"]], unless: &[] },
-    Signal { reason: "暴力威胁", handoff: Some(Police), groups: &[&["持刀", "拿刀", "拿着刀", "砍人", "砍死", "杀人", "要杀", "打人", "殴打", "家暴", "行凶", "威胁要", "扬言", "报复社会", "拿着棍子", "拿着菜刀", "拎着刀", "拎着菜刀", "拎着把菜刀", "举着刀", "挥刀", "砍谁", "正在打", "打起来了", "往死里打"]], unless: &[] },
+    Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["化学品", "氨水", "毒气", "有毒气体", "氯气", "漏油", "汽油味", "油流了一地", "危化品泄漏", "气体泄漏"]], unless: &[] },
+    // A sharp smell from a workshop or a plant at night is pollution to report; a sharp smell with
+    // no source named may be a leak.
+    Signal { reason: "有害气体或危化品泄漏", handoff: Some(FireRescue), groups: &[&["刺鼻"]], unless: &["油漆", "喷漆", "厂", "每天", "天天", "夜里", "半夜", "晚上"] },
+    Signal { reason: "暴力威胁", handoff: Some(Police), groups: &[&["持刀", "拿刀", "拿着刀", "砍人", "砍死", "杀人", "要杀", "打人", "殴打", "家暴", "行凶", "威胁要", "扬言", "报复社会", "拿着棍子", "拿着菜刀", "拎着刀", "拎着菜刀", "拎着把菜刀", "举着刀", "挥刀", "砍谁", "正在打", "打起来了", "往死里打", "砸我车", "砸车窗"]], unless: &[] },
     Signal { reason: "自杀或自伤风险", handoff: Some(Police), groups: &[&["自杀", "轻生", "跳楼", "不想活", "活不下去", "寻死", "割腕", "喝药", "要跳下去", "往下跳", "跳下去", "结束自己", "爬到楼顶", "爬到塔吊", "站在楼顶", "坐在楼顶", "楼顶上坐着", "坐在窗台"]], unless: &[] },
     // Money sent minutes ago can still be frozen: a sign of fraud, of a transfer, and of "just now".
     Signal {
         reason: "诈骗正在发生",
         handoff: Some(Police),
         groups: &[
-            &["自称", "冒充", "骗", "安全账户", "公检法", "刷单", "客服说", "说我涉嫌", "说我的卡", "洗钱", "屏幕共享", "验证码"],
+            &["自称", "冒充", "骗", "安全账户", "公检法", "刷单", "客服说", "说我涉嫌", "说我的卡", "洗钱", "屏幕共享", "验证码", "说他是", "越想越不对", "拦下来", "拦住", "冻结", "止付"],
             &["转过去", "转了", "转账", "汇过去", "汇了", "打过去", "打了钱", "付了", "充了", "转到"],
-            &["刚", "刚才", "刚刚", "就在", "半小时", "十分钟", "一个小时前", "今天下午", "今天上午", "现在"],
+            &["刚", "刚才", "刚刚", "就在", "半小时", "十分钟", "分钟前", "钟头前", "小时前", "今天下午", "今天上午", "现在"],
         ],
         unless: &[],
     },
@@ -118,7 +121,9 @@ const SIGNALS: &[Signal] = &[
         ],
         unless: &[],
     },
-    Signal { reason: "急病", handoff: Some(Medical), groups: &[&["晕倒", "昏倒", "叫不醒", "昏迷", "没有呼吸", "没呼吸", "没了呼吸", "抽搐", "大出血", "流了好多血", "心脏病发", "急救车", "120还没", "打了120", "口吐白沫", "倒地不起", "人倒在地上", "嘴唇发紫", "嘴唇都有点发紫", "喘不上气", "上不来气", "喘得厉害", "头晕恶心", "天没透析"]], unless: &[] },
+    Signal { reason: "急病", handoff: Some(Medical), groups: &[&["晕倒", "昏倒", "叫不醒", "昏迷", "没有呼吸", "没呼吸", "没了呼吸", "抽搐", "大出血", "流了好多血", "心脏病发", "急救车", "120还没", "打了120", "口吐白沫", "倒地不起", "人倒在地上", "嘴唇发紫", "嘴唇都有点发紫", "喘不上气", "上不来气", "喘得厉害", "头晕恶心", "天没透析", "倒在楼道", "倒在路边", "倒在门口", "叫他不答应", "叫不答应", "脸色发紫", "白沫", "喘得很厉害"]],
+        // Complaints about an ambulance that came late, once the patient is in care.
+        unless: &["投诉急救", "投诉救护", "急救车为啥", "急救车为什么", "救护车为啥", "救护车为什么"] },
     Signal { reason: "集体中毒", handoff: Some(Medical), groups: &[&["中毒", "上吐下泻", "又吐又拉", "都吐了", "都拉肚子", "送医院了"], &["好几个", "十几个", "几十个", "一群", "全班", "好多人", "都"]], unless: &[] },
     Signal { reason: "燃气泄漏", handoff: None, groups: &[&["燃气泄漏", "燃气漏", "煤气泄漏", "煤气漏", "天然气泄漏", "天然气漏", "漏气", "燃气味", "煤气味", "天然气味", "闻到煤气", "闻到燃气", "闻到天然气", "液化气罐漏", "燃气管道给挖", "管道挖破", "嘶嘶", "往外冒气"]], unless: &[] },
     Signal { reason: "坍塌或坠落", handoff: None, groups: &[&["坍塌", "塌了", "倒塌", "塌方", "要塌", "快塌", "会不会塌", "塌下去", "墙体开裂", "承重墙", "房子裂", "楼裂", "掉下来砸", "砸下来", "脚手架倒", "随时要倒", "要倒了", "马上要倒", "快要倒", "随时会倒", "井盖没了", "井盖丢", "窟窿", "差点掉下去", "塌陷", "陷下去"]], unless: &[] },
@@ -134,6 +139,13 @@ const SIGNALS: &[Signal] = &[
     },
     Signal { reason: "积水或内涝", handoff: None, groups: &[&["水淹", "被淹", "淹了", "进水了", "倒灌", "内涝", "积水很深", "水特别深", "水很深", "水都到", "水漫", "决堤", "管道爆裂", "水管爆", "爆管", "管子爆", "往外喷", "水往上涨"]], unless: &[] },
     Signal { reason: "触电", handoff: None, groups: &[&["触电", "漏电", "电线掉", "高压线掉", "电线断了", "刮断", "电着人", "电线耷拉", "冒火星", "打火花"]], unless: &[] },
+    // A patient kept alive by a machine has hours, not days, once the power is off.
+    Signal {
+        reason: "停电危及病人",
+        handoff: None,
+        groups: &[&["制氧机", "呼吸机", "吸着氧", "氧气袋", "吸氧", "透析机"], &["停电", "没电", "断电", "来电", "黑了", "停了"]],
+        unless: &[],
+    },
     // A cry for help says nothing of what happened: the line is left to the other signals.
     Signal { reason: "呼救", handoff: None, groups: &[&["喊救命", "救救"]], unless: &[] },
     Signal { reason: "烫伤或冻伤风险", handoff: None, groups: &[&["烫伤", "冒白汽", "冻死", "冻得"], &["烫伤", "冒白汽", "冻死", "老人", "卧床", "孩子", "婴儿", "病人", "瘫痪"]], unless: &[] },
@@ -145,7 +157,9 @@ const SOUND_PAIRS: &[&str] = &["着火", "起火", "失火", "火灾", "冒烟",
 /// Words that, right before a signal, cancel it: negations ("没有燃气味"), hypotheticals
 /// ("容易着火" is a hazard to fix, not a fire now; "真着火了云梯车往哪儿停" asks what if), and ignition ("热水器打不着火" is a water
 /// pressure or gas supply complaint).
-const NEGATIONS: &[&str] = &["真", "没有", "没", "不是", "并没有", "无", "怕", "容易", "万一", "会不会", "防止", "以防", "担心", "一旦", "要是", "引发", "造成", "打不", "点不"];
+const NEGATIONS: &[&str] = &["真", "没有", "没", "不是", "并没有", "无", "怕", "容易", "万一", "会不会", "防止", "以防", "担心", "一旦", "要是", "引发", "造成", "打不", "点不",
+    // A chat group that "blew up" is busy, not on fire; 找着活 (found work) sounds like 着火.
+    "群里都", "群里", "群都", "找"];
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Urgency {
@@ -174,13 +188,40 @@ impl Urgency {
 
 /// Words that, earlier in the same sentence, put a danger in the past: it is a complaint about
 /// what happened then, not an emergency now.
-const PAST: &[&str] = &["去年", "前年", "上个月", "上个礼拜", "上次", "那次", "当时", "以前", "之前", "曾经", "前几年", "前些年"];
+const PAST: &[&str] = &[
+    "去年", "前年", "上个月", "上个礼拜", "上次", "那次", "当时", "以前", "之前", "曾经", "前几年", "前些年",
+    "昨天", "昨晚", "昨夜", "前天", "前两天", "前几天", "上礼拜", "上周", "上星期", "上回", "前阵子", "前段时间",
+];
 
 /// Words that bring a call back from the past to now.
 const NOW: &[&str] = &["现在", "刚才", "刚刚", "正在", "这会儿", "眼下", "今天", "还在", "又"];
 
-/// Words that, earlier in the same clause, make a danger a fear of what might happen.
-const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "一旦", "真要", "就怕", "生怕"];
+/// Words after a past date that make the danger last until now: 从昨天开始, 昨天到今天一直.
+const SINCE: &[&str] = &["开始", "一直", "到现在"];
+
+/// Words that, earlier in the same sentence, make a danger a routine: smoke every night is
+/// pollution to report, not a fire.
+const ROUTINE: &[&str] = &["每天", "天天", "每晚", "每到", "一到", "经常", "老是", "总是", "常常", "隔三差五"];
+
+/// Words that, earlier in the same clause, make a danger a fear of what might happen, or a
+/// question about it (the operator's 有没有要倒的情况).
+const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "一旦", "真要", "就怕", "生怕", "不是说", "有没有"];
+
+/// Dangers that last until someone acts: when they began does not put them in the past, and
+/// the caller saying the fire is out does not end them.
+const LASTING: &[&str] = &["人员走失", "独居者无应答"];
+
+/// Words that say the danger is over: the fire is out, the water has gone, the patient is in
+/// care. Such a call reports what happened; no signal but a lasting one makes it urgent.
+const SETTLED: &[&str] = &[
+    "扑灭了", "给扑了", "火灭了", "火已经灭", "已退水", "水已退", "水退了", "缓过来", "抢救过来", "脱离危险", "做完手术",
+    "没大事了", "已经修好", "已经处理好",
+];
+
+/// Whether the caller says the danger is over (see [`SETTLED`]); the learned head is not asked then.
+pub fn settled(text: &str) -> bool {
+    SETTLED.iter().any(|w| text.contains(w))
+}
 
 /// Words right after a danger that make it a topic, not an event: 起火原因, 火灾隐患.
 const ABOUT: &[&str] = &["原因", "隐患", "风险"];
@@ -188,28 +229,30 @@ const ABOUT: &[&str] = &["原因", "隐患", "风险"];
 /// Calls that praise or thank are never emergencies, whatever they tell of.
 const PRAISE: &[&str] = &["表扬"];
 
-fn negated(text: &str, at: usize) -> bool {
+fn negated(text: &str, at: usize, lasting: bool) -> bool {
     let before = &text[..at];
     let sentence = before.rfind(['。', '！', '？', '!', '?', '\n']).map_or(before, |i| &before[i..]);
     let clause = sentence.rfind(['，', ',', '；', ';']).map_or(sentence, |i| &sentence[i..]);
+    // The text of the sentence from the last of `words` up to the danger.
+    let since = |words: &[&str]| words.iter().filter_map(|p| sentence.rfind(p).map(|i| &sentence[i..])).min_by_key(|rest| rest.len());
     // The past ends where the caller comes back to now: 去年装的灶，现在一股燃气味.
-    let since_past = PAST.iter().filter_map(|p| sentence.rfind(p).map(|i| &sentence[i..])).min_by_key(|rest| rest.len());
-    let past = since_past.is_some_and(|rest| !NOW.iter().any(|n| rest.contains(n)));
-    NEGATIONS.iter().any(|n| before.ends_with(n)) || past || HYPOTHETICAL.iter().any(|h| clause.contains(h))
+    let past = since(PAST).is_some_and(|rest| !NOW.iter().chain(SINCE).any(|n| rest.contains(n)));
+    let routine = since(ROUTINE).is_some_and(|rest| !NOW.iter().any(|n| rest.contains(n)));
+    NEGATIONS.iter().any(|n| before.ends_with(n)) || (!lasting && (past || routine)) || HYPOTHETICAL.iter().any(|h| clause.contains(h))
 }
 
 /// How the phrase occurs in the call, if it does outside a negation: as written, or by sound
 /// (then the words actually written are returned, to show the operator).
-fn find(text: &str, heard: &HeardText, phrase: &str) -> Option<String> {
+fn find(text: &str, heard: &HeardText, phrase: &str, lasting: bool) -> Option<String> {
     let about = |end: usize| ABOUT.iter().any(|w| text[end..].starts_with(w));
-    if text.match_indices(phrase).any(|(at, _)| !negated(text, at) && !about(at + phrase.len())) {
+    if text.match_indices(phrase).any(|(at, _)| !negated(text, at, lasting) && !about(at + phrase.len())) {
         return Some(phrase.to_string());
     }
     let len = phrase.chars().count();
     if len < 3 && !SOUND_PAIRS.contains(&phrase) {
         return None;
     }
-    let range = heard.slips(text, phrase).find(|r| !negated(text, r.start) && !about(r.end))?;
+    let range = heard.slips(text, phrase).find(|r| !negated(text, r.start, lasting) && !about(r.end))?;
     Some(format!("{}≈{phrase}", &text[range]))
 }
 
@@ -219,11 +262,13 @@ pub fn assess(text: &str) -> Urgency {
         return urgency;
     }
     let heard = HeardText::new(text);
+    let settled = settled(text);
     for signal in SIGNALS {
-        if signal.unless.iter().any(|w| text.contains(w)) {
+        let lasting = LASTING.contains(&signal.reason);
+        if signal.unless.iter().any(|w| text.contains(w)) || (settled && !lasting) {
             continue;
         }
-        let found: Option<Vec<String>> = signal.groups.iter().map(|group| group.iter().find_map(|p| find(text, &heard, p))).collect();
+        let found: Option<Vec<String>> = signal.groups.iter().map(|group| group.iter().find_map(|p| find(text, &heard, p, lasting))).collect();
         if let Some(words) = found {
             let reason = format!("{} ({})", signal.reason, words.join("+"));
             urgency.urgent = true;
@@ -313,6 +358,41 @@ mod tests {
         ] {
             let u = assess(text);
             assert!(u.urgent, "{text}");
+            assert_eq!(u.handoff.as_ref().map(|h| h.line.number()), line, "{text}: {u:?}");
+        }
+    }
+
+    #[test]
+    fn dangers_that_are_over_routine_or_asked_about_are_not_emergencies() {
+        for text in [
+            "前天夜里楼下电动车充电着火了，邻居拿灭火器扑了，楼道都熏黑了",
+            "我要投诉急救车，上礼拜我父亲脑梗，救护车一个钟头才到",
+            "村北的小厂每天晚上十点以后开始往外冒烟",
+            "墙上裂缝越来越大，倒不是说马上要塌，就是想请人鉴定一下",
+            "接线员：树有没有倾斜或者马上要倒的情况？\n市民：那倒没有，就是干树枝老往下掉",
+            "健身房突然关门了，会员群里都炸了",
+            "厂子关了以后一直没找着活儿，想问问低保怎么申请",
+            "昨晚大雨桥下积水，有辆车被困，现已退水，希望疏通雨水口",
+        ] {
+            let u = assess(text);
+            assert!(!u.urgent, "{text}: {:?}", u.reasons);
+            assert!(!text.contains("退水") || settled(text));
+        }
+    }
+
+    #[test]
+    fn dangers_of_the_hour_are_flagged_however_they_are_told() {
+        for (text, reason, line) in [
+            ("停电两个小时了，我父亲靠制氧机吸氧，电池快没了", "停电危及病人", None),
+            ("二十分钟前有人说他是市场监管所的，让我扫码交保证金，我转过去了，现在还能拦下来吗", "诈骗正在发生", Some("110")),
+            ("沟里的土塌下来了，把工友埋到胸口了", "有人被困", Some("119")),
+            ("对门老大爷倒在楼道里了，叫他不答应，嘴角有白沫", "急病", Some("120")),
+            // A missing person is missing until found, however long ago he left.
+            ("我爸前天早上出门遛弯，到今天还没回来", "人员走失", Some("110")),
+            ("有个人拿着方向盘锁在砸我车窗", "暴力威胁", Some("110")),
+        ] {
+            let u = assess(text);
+            assert!(u.urgent && u.reasons.iter().any(|r| r.starts_with(reason)), "{text}: {u:?}");
             assert_eq!(u.handoff.as_ref().map(|h| h.line.number()), line, "{text}: {u:?}");
         }
     }
