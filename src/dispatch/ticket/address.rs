@@ -70,7 +70,9 @@ const NOT_LANDMARK: &[&str] = &[
 ];
 
 /// Time and pointing words a name never starts with: 前几天小区 is no estate.
-const NOT_NAME_STARTS: &[&str] = &["紧挨着", "挨着", "想投诉", "要投诉", "投诉", "举报", "反映", "一下", "面", "段", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近"];
+const NOT_NAME_STARTS: &[&str] = &["紧挨着", "挨着", "想投诉", "要投诉", "投诉", "举报", "反映", "一下", "面", "段", "联系过", "联系了", "联系", "找过", "问过", "前几天", "这几天", "今天", "昨天", "前天", "现在", "当时", "这个", "那个", "我们", "咱们", "他们", "整个", "附近",
+    // An ask or a pointing phrase said just before 社区 or 医院 (希望社区协调一下, 这种情况社区不管) is no name.
+    "希望", "要求", "麻烦", "种情况", "情况"];
 static ROAD: LazyLock<Regex> = LazyLock::new(|| {
     // The ending is followed by its number, a crossing, or any character that does not make it
     // another word (路灯, 路口, 街道); the regex has no look-ahead, so that character is matched.
@@ -586,6 +588,9 @@ mod tests {
         assert_eq!(part(&address("就是 丰台那个清塔 清塔西路那个站").road), Some("清塔西路"));
         assert_eq!(part(&address("平原村村口108国道边有一棵大杨树").road), Some("108国道"));
         assert_eq!(part(&address("在清河社区卫生服务中心打疫苗").estate), None);
+        assert_eq!(part(&address("就是希望社区协调一下，把音量调小").estate), None);
+        assert_eq!(part(&address("我们反映了好几次，这种情况社区也不管").estate), None);
+        assert_eq!(part(&address("我就是希望医院给个说法").landmark), None);
     }
 
     #[test]
