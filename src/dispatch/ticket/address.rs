@@ -58,7 +58,7 @@ const GENERIC: &[&str] = &[
 ];
 
 static ESTATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([\p{Han}A-Za-z0-9]{0,10}?)(小区|社区|家园|花园|嘉园|公寓|新村|新城|大院|园[一二三四五六七八九十0-9]{1,2}[区期里]|[东西南北中]园|[东西南北中][一二三四五六七八九十]{1,2}[区里]|[东西南北中新]区|[一二三四五六七八九十]{1,2}[区期]|苑|村|里)([东西南北中]?[一二三四五六七八九十0-9]{1,3}[区期组里]|(?:小区|社区)?[东西南北中]区|社区|小区)?").expect("estate pattern")
+    Regex::new(r"([\p{Han}A-Za-z0-9]{0,10}?)(小区|社区|家园|花园|嘉园|公寓|新村|新城|大院|园[一二三四五六七八九十0-9]{1,2}[区期里]|[东西南北中]园|[东西南北中][一二三四五六七八九十]{1,2}[区里]|[东西南北中新]区|[一二三四五六七八九十]{1,2}[区期]|苑[东西南北中]里|苑|村|里)([东西南北中]?[一二三四五六七八九十0-9]{1,3}[区期组里]|(?:小区|社区)?[东西南北中]区|社区|小区)?").expect("estate pattern")
 });
 
 /// Before `里`, these make another word: 家里, 这里, 夜里, 小区里.
@@ -115,6 +115,10 @@ fn start_of_name(text: &str, name: std::ops::Range<usize>) -> usize {
             start = at + c.len_utf8();
             break;
         }
+    }
+    // 府前街边上望怀小区: the 上 of 边上 ("beside") is no part of the name.
+    if text[..start].ends_with('边') && text[start..name.end].starts_with('上') {
+        start += '上'.len_utf8();
     }
     // No boundary is left to find: only the words a name never starts with.
     name_start(text, start..name.end, &[], NOT_NAME_STARTS)
@@ -315,9 +319,10 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
             let end = m.get(4).filter(|t| t.as_str().chars().count() >= 2 && !text[t.end()..].starts_with('楼')).map_or(ending.end(), |t| t.end());
             let start = start_of_name(text, name.range());
             // A numbered hutong (草厂三条, 东四六条) has a name of its own before the number:
-            // 其中一条 and 增加一条 count things.
+            // 其中一条 and 增加一条 count things, and so do rough counts (七八条, 两三条狗).
             let suffix = m.get(2)?;
-            if suffix.as_str().ends_with('条') && (text[start..suffix.end()].chars().count() < 4 || text[..suffix.start()].ends_with(['中', '其', '加', '有', '第', '每', '这', '那', '哪'])) {
+            let counted = text[..suffix.start()].ends_with(['中', '其', '加', '有', '第', '每', '这', '那', '哪', '两', '几']) || rough_count(suffix.as_str());
+            if suffix.as_str().ends_with('条') && (text[start..suffix.end()].chars().count() < 4 || counted) {
                 return None;
             }
             let found = &text[start..end];
@@ -341,6 +346,13 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
         .filter(|&(s, e)| avoid.is_none_or(|(a, b)| e <= a || s >= b))
         .collect();
     without_taken_back(text, found).into_iter().min_by_key(|&(s, _)| s)
+}
+
+/// Two numbers in a row, one apart, say "about so many" (七八条), not a hutong's number.
+fn rough_count(numbered: &str) -> bool {
+    const DIGITS: &str = "一二三四五六七八九";
+    let digits: Vec<usize> = numbered.chars().filter_map(|c| DIGITS.chars().position(|d| d == c)).collect();
+    digits.len() == 2 && digits[1] == digits[0] + 1
 }
 
 /// National roads go by their number (108国道).
@@ -389,7 +401,7 @@ fn names_a_road(rest: &str) -> bool {
 }
 
 /// Words a road's name never holds.
-const NOT_IN_ROAD: &[&str] = &["沿街", "公共道路", "线路", "一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路"];
+const NOT_IN_ROAD: &[&str] = &["沿街", "公共道路", "线路", "一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路", "半路"];
 
 fn landmark(text: &str, taken: &[(usize, usize)], places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
     LANDMARK
@@ -591,6 +603,12 @@ mod tests {
         assert_eq!(part(&address("就是希望社区协调一下，把音量调小").estate), None);
         assert_eq!(part(&address("我们反映了好几次，这种情况社区也不管").estate), None);
         assert_eq!(part(&address("我就是希望医院给个说法").landmark), None);
+        assert_eq!(part(&address("小区里有一群流浪狗七八条，见人就追").road), None);
+        assert_eq!(part(&address("每天有人带着两三条狗在楼下遛").road), None);
+        assert_eq!(part(&address("车开到结果半路就停了").road), None);
+        assert_eq!(part(&address("东四六条32号门口的下水道堵了").road), Some("东四六条32号"));
+        assert_eq!(part(&address("我住昌平霍营的华龙苑中里，北门外面").estate), Some("华龙苑中里"));
+        assert_eq!(part(&address("怀柔府前街边上望怀小区的垃圾三天没人清").estate), Some("望怀小区"));
     }
 
     #[test]
