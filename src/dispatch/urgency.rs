@@ -81,7 +81,7 @@ const SIGNALS: &[Signal] = &[
         reason: "火灾",
         handoff: Some(FireRescue),
         groups: &[&["冒烟", "冒黑烟", "浓烟", "黑烟"]],
-        unless: &["烟囱", "锅炉", "尾气", "柴油", "货车", "排气", "烧烤", "秸秆", "焚烧", "烧垃圾", "渣土车", "挖掘机", "搅拌站", "轮胎"],
+        unless: &["烟囱", "锅炉", "尾气", "柴油", "货车", "排气", "烧烤", "烤串", "油烟", "排烟", "秸秆", "焚烧", "烧垃圾", "渣土车", "挖掘机", "搅拌站", "轮胎"],
     },
     Signal { reason: "火灾", handoff: Some(FireRescue), groups: &[&["呛得", "全是烟", "火苗"]], unless: &["燃气灶", "点火", "打火", "油烟", "烧烤", "炒菜", "做饭", "抽烟", "吸烟", "粉尘", "灰尘", "粉末", "味儿", "异味", "臭"] },
     Signal { reason: "有人被困", handoff: Some(FireRescue), groups: &[&["被困", "困在", "困住", "关在电梯", "卡在电梯", "电梯里出不来", "出不来了", "锁在里面", "车里有人", "里面还有人", "卡住了拔不出", "拔不出来", "卡在栏杆", "卡在护栏", "堵在里屋", "堵在屋里", "压在下面", "压在底下", "埋在下面", "埋在底下", "埋到", "被埋", "埋住"]], unless: &[] },
@@ -116,14 +116,14 @@ const SIGNALS: &[Signal] = &[
         reason: "独居者无应答",
         handoff: Some(Police),
         groups: &[
-            &["没人应", "没人开门", "不开门", "没有动静", "没动静", "电话也不接", "电话不接", "没人接", "叫不应"],
-            &["天没出门", "天没见", "天没露面", "好几天", "独居", "一个人住", "自己住", "孤寡", "空巢", "一个人生活"],
+            &["没人应", "没人开门", "不开门", "没有动静", "没动静", "电话也不接", "电话不接", "没人接", "叫不应", "也不接", "都不接", "不接电话"],
+            &["天没出门", "天没见", "天没露面", "好几天", "独居", "一个人住", "自己住", "孤寡", "空巢", "一个人生活", "一个人过", "自己过"],
         ],
         unless: &[],
     },
     Signal { reason: "急病", handoff: Some(Medical), groups: &[&["晕倒", "昏倒", "叫不醒", "昏迷", "没有呼吸", "没呼吸", "没了呼吸", "抽搐", "大出血", "流了好多血", "心脏病发", "急救车", "120还没", "打了120", "口吐白沫", "倒地不起", "人倒在地上", "嘴唇发紫", "嘴唇都有点发紫", "喘不上气", "上不来气", "喘得厉害", "头晕恶心", "天没透析", "倒在楼道", "倒在路边", "倒在门口", "叫他不答应", "叫不答应", "脸色发紫", "白沫", "喘得很厉害"]],
         // Complaints about an ambulance that came late, once the patient is in care.
-        unless: &["投诉急救", "投诉救护", "急救车为啥", "急救车为什么", "救护车为啥", "救护车为什么"] },
+        unless: &["投诉急救", "投诉救护", "急救车为啥", "急救车为什么", "救护车为啥", "救护车为什么", "急救车的事", "救护车的事"] },
     Signal { reason: "集体中毒", handoff: Some(Medical), groups: &[&["中毒", "上吐下泻", "又吐又拉", "都吐了", "都拉肚子", "送医院了"], &["好几个", "十几个", "几十个", "一群", "全班", "好多人", "都"]], unless: &[] },
     Signal { reason: "燃气泄漏", handoff: None, groups: &[&["燃气泄漏", "燃气漏", "煤气泄漏", "煤气漏", "天然气泄漏", "天然气漏", "漏气", "燃气味", "煤气味", "天然气味", "闻到煤气", "闻到燃气", "闻到天然气", "液化气罐漏", "燃气管道给挖", "管道挖破", "嘶嘶", "往外冒气"]], unless: &[] },
     Signal { reason: "坍塌或坠落", handoff: None, groups: &[&["坍塌", "塌了", "倒塌", "塌方", "要塌", "快塌", "会不会塌", "塌下去", "墙体开裂", "承重墙", "房子裂", "楼裂", "掉下来砸", "砸下来", "脚手架倒", "随时要倒", "要倒了", "马上要倒", "快要倒", "随时会倒", "井盖没了", "井盖丢", "窟窿", "差点掉下去", "塌陷", "陷下去"]], unless: &[] },
@@ -148,7 +148,14 @@ const SIGNALS: &[Signal] = &[
     },
     // A cry for help says nothing of what happened: the line is left to the other signals.
     Signal { reason: "呼救", handoff: None, groups: &[&["喊救命", "救救"]], unless: &[] },
-    Signal { reason: "烫伤或冻伤风险", handoff: None, groups: &[&["烫伤", "冒白汽", "冻死", "冻得"], &["烫伤", "冒白汽", "冻死", "老人", "卧床", "孩子", "婴儿", "病人", "瘫痪"]], unless: &[] },
+    Signal { reason: "烫伤或冻伤风险", handoff: None, groups: &[&["烫伤", "冒白汽", "冻死", "冻得"], &["烫伤", "冒白汽", "冻死", "卧床", "婴儿", "病人", "瘫"]], unless: &[] },
+    // A flat without heat is a complaint, unless someone in it cannot move or keep warm.
+    Signal {
+        reason: "停暖危及病人",
+        handoff: None,
+        groups: &[&["暖气", "供暖", "供热"], &["不热", "冰凉", "停了", "停暖"], &["卧床", "瘫", "中风", "病人"]],
+        unless: &[],
+    },
 ];
 
 /// Two-character phrases whose sound is distinctive enough to match a same-sound slip.
@@ -201,11 +208,11 @@ const SINCE: &[&str] = &["开始", "一直", "到现在"];
 
 /// Words that, earlier in the same sentence, make a danger a routine: smoke every night is
 /// pollution to report, not a fire.
-const ROUTINE: &[&str] = &["每天", "天天", "每晚", "每到", "一到", "经常", "老是", "总是", "常常", "隔三差五"];
+const ROUTINE: &[&str] = &["每天", "天天", "每晚", "每到", "一到", "经常", "老是", "总是", "常常", "隔三差五", "一下雨", "每次下雨"];
 
 /// Words that, earlier in the same clause, make a danger a fear of what might happen, or a
 /// question about it (the operator's 有没有要倒的情况).
-const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "一旦", "真要", "就怕", "生怕", "不是说", "有没有"];
+const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "一旦", "真要", "就怕", "生怕", "不是说", "有没有", "哪天"];
 
 /// Dangers that last until someone acts: when they began does not put them in the past, and
 /// the caller saying the fire is out does not end them.
@@ -215,7 +222,7 @@ const LASTING: &[&str] = &["人员走失", "独居者无应答"];
 /// care. Such a call reports what happened; no signal but a lasting one makes it urgent.
 const SETTLED: &[&str] = &[
     "扑灭了", "给扑了", "火灭了", "火已经灭", "已退水", "水已退", "水退了", "缓过来", "抢救过来", "脱离危险", "做完手术",
-    "没大事了", "已经修好", "已经处理好",
+    "没大事了", "已经修好", "已经处理好", "已经出院", "倒是还好", "倒是没事",
 ];
 
 /// Whether the caller says the danger is over (see [`SETTLED`]); the learned head is not asked then.
@@ -236,7 +243,9 @@ fn negated(text: &str, at: usize, lasting: bool) -> bool {
     // The text of the sentence from the last of `words` up to the danger.
     let since = |words: &[&str]| words.iter().filter_map(|p| sentence.rfind(p).map(|i| &sentence[i..])).min_by_key(|rest| rest.len());
     // The past ends where the caller comes back to now: 去年装的灶，现在一股燃气味.
-    let past = since(PAST).is_some_and(|rest| !NOW.iter().chain(SINCE).any(|n| rest.contains(n)));
+    // 从前天夜里就不热了: since a past date is until now.
+    let from_then = |rest: &str| sentence[..sentence.len() - rest.len()].ends_with(['从', '自']);
+    let past = since(PAST).is_some_and(|rest| !NOW.iter().chain(SINCE).any(|n| rest.contains(n)) && !from_then(rest));
     let routine = since(ROUTINE).is_some_and(|rest| !NOW.iter().any(|n| rest.contains(n)));
     NEGATIONS.iter().any(|n| before.ends_with(n)) || (!lasting && (past || routine)) || HYPOTHETICAL.iter().any(|h| clause.contains(h))
 }
@@ -244,7 +253,13 @@ fn negated(text: &str, at: usize, lasting: bool) -> bool {
 /// How the phrase occurs in the call, if it does outside a negation: as written, or by sound
 /// (then the words actually written are returned, to show the operator).
 fn find(text: &str, heard: &HeardText, phrase: &str, lasting: bool) -> Option<String> {
-    let about = |end: usize| ABOUT.iter().any(|w| text[end..].starts_with(w));
+    // 原因 after the danger makes it a topic, and a question ending soon after it asks whether it
+    // happened (现在还有冒烟或者起火吗), where 是吗 only confirms a fact (三天没透析了是吗).
+    let about = |end: usize| {
+        let clause = text[end..].split(['，', ',', '。', '？', '?', '！', '!', '；', '\n']).next().unwrap_or("");
+        let asked = clause.chars().count() <= 6 && clause.ends_with('吗') && !clause.contains('是');
+        asked || ABOUT.iter().chain(&["吗", "了吗"]).any(|w| text[end..].starts_with(w))
+    };
     if text.match_indices(phrase).any(|(at, _)| !negated(text, at, lasting) && !about(at + phrase.len())) {
         return Some(phrase.to_string());
     }
@@ -373,6 +388,13 @@ mod tests {
             "健身房突然关门了，会员群里都炸了",
             "厂子关了以后一直没找着活儿，想问问低保怎么申请",
             "昨晚大雨桥下积水，有辆车被困，现已退水，希望疏通雨水口",
+            "门口的下水道一下雨就往上冒水，半条街都淹了",
+            "楼下新开的烤串店排烟管子对着我家窗户，下午就开始冒烟",
+            "小卖部后院堆了一屋子鞭炮，我们都怕哪天炸了",
+            "接线员：现在还有冒烟或者起火吗？\n市民：没有，拔了插头就没事了，就是想退货",
+            "我要反映一下急救车的事，上礼拜打了120等了四十分钟，老人现在已经出院了",
+            "楼前的杨树歪得厉害，现在倒是还好，就怕雨季刮大风",
+            "带老人孩子住民宿，暖气不热冻得睡不着，想退房费",
         ] {
             let u = assess(text);
             assert!(!u.urgent, "{text}: {:?}", u.reasons);
@@ -390,6 +412,10 @@ mod tests {
             // A missing person is missing until found, however long ago he left.
             ("我爸前天早上出门遛弯，到今天还没回来", "人员走失", Some("110")),
             ("有个人拿着方向盘锁在砸我车窗", "暴力威胁", Some("110")),
+            ("我婆婆瘫在床上，暖气从前天夜里就不热了，屋里才十一度", "停暖危及病人", None),
+            ("对门老太太一个人过，两天没见着了，敲门打电话也不接", "独居者无应答", Some("110")),
+            // An operator's check of a fact (是吗) is no question about whether it happened.
+            ("接线员：老人已经三天没透析了是吗？\n市民：对，脚肿得鞋都穿不进", "急病", Some("120")),
         ] {
             let u = assess(text);
             assert!(u.urgent && u.reasons.iter().any(|r| r.starts_with(reason)), "{text}: {u:?}");
