@@ -345,7 +345,7 @@ impl DispatchModel {
         if let Some(h) = &self.urgency {
             let pred = h.predict(embedding, &h.vocabulary.transform(&t));
             if let Some(k) = h.meta.labels.iter().position(|l| l == "urgent") {
-                if pred.probs[k] >= 0.5 && !urgency.urgent && !urgency::settled(&p.text) {
+                if pred.probs[k] >= 0.5 && !urgency.urgent && !urgency.settled {
                     urgency.flag(format!("模型判断紧急 {:.2}", pred.probs[k]));
                 }
             }
