@@ -211,7 +211,10 @@ impl DispatchModel {
     /// similar and related cases), the masked text and the sites it names.
     pub fn classify_batch_embedded(&self, raws: &[&str], top_k: usize) -> Result<Vec<EmbeddedSuggestion>, DispatchError> {
         let prepared: Vec<_> = raws.iter().map(|r| self.pipeline.prepare(r)).collect();
-        let texts: Vec<&str> = prepared.iter().map(|p| p.text.as_str()).collect();
+        // Every head shares the department head's recipe (checked at load).
+        let caller_turns = self.department.meta.recipe.caller_turns;
+        let views: Vec<_> = prepared.iter().map(|p| crate::training::encoder_input(p, caller_turns)).collect();
+        let texts: Vec<&str> = views.iter().map(|v| v.as_ref()).collect();
         let embeddings = self.encoder.embed(&texts)?;
         Ok(prepared
             .into_iter()

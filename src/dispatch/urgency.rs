@@ -110,7 +110,8 @@ const SIGNALS: &[Signal] = &[
             &["孩子", "小孩", "儿子", "女儿", "老人", "老爷子", "老太太", "老大爷", "老大妈", "我妈", "我爸", "母亲", "父亲", "爷爷", "奶奶", "姥姥", "姥爷", "老伴", "闺女", "外孙", "孙子", "孙女", "痴呆", "阿尔茨海默"],
             &["走失", "走丢", "失踪", "找不到人", "人找不到", "找不着了", "不见了", "没回家", "一直没回来", "还没回来", "人丢了"],
         ],
-        unless: &[],
+        // Found again (在网吧里找着的), or a file that is lost, not a person (档案找不着了).
+        unless: &["找着了", "找着的", "找到了", "找到的", "找回来了", "档案"],
     },
     Signal {
         reason: "独居者无应答",
@@ -166,7 +167,12 @@ const SOUND_PAIRS: &[&str] = &["着火", "起火", "失火", "火灾", "冒烟",
 /// pressure or gas supply complaint).
 const NEGATIONS: &[&str] = &["真", "没有", "没", "不是", "并没有", "无", "怕", "容易", "万一", "会不会", "防止", "以防", "担心", "一旦", "要是", "引发", "造成", "打不", "点不",
     // A chat group that "blew up" is busy, not on fire; 找着活 (found work) sounds like 着火.
-    "群里都", "群里", "群都", "找"];
+    "群里都", "群里", "群都", "找",
+    // The fear of a fire, before the explosion it would cause (担心起火爆炸).
+    "担心起火", "怕起火", "容易起火", "防止起火"];
+
+/// Words that begin with a danger's last character: 全是烟花爆竹 and 全是烟头 tell of no smoke.
+const LONGER_WORDS: &[&str] = &["烟花", "烟头"];
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Urgency {
@@ -263,7 +269,8 @@ fn find(text: &str, heard: &HeardText, phrase: &str, lasting: bool) -> Option<St
         let asked = clause.chars().count() <= 6 && clause.ends_with('吗') && !clause.contains('是');
         asked || ABOUT.iter().chain(&["吗", "了吗"]).any(|w| text[end..].starts_with(w))
     };
-    if text.match_indices(phrase).any(|(at, _)| !negated(text, at, lasting) && !about(at + phrase.len())) {
+    let longer = |end: usize| text[..end].char_indices().next_back().is_some_and(|(last, _)| LONGER_WORDS.iter().any(|w| text[last..].starts_with(w)));
+    if text.match_indices(phrase).any(|(at, _)| !negated(text, at, lasting) && !about(at + phrase.len()) && !longer(at + phrase.len())) {
         return Some(phrase.to_string());
     }
     let len = phrase.chars().count();
@@ -401,6 +408,11 @@ mod tests {
             "我要反映一下急救车的事，上礼拜打了120等了四十分钟，老人现在已经出院了",
             "楼前的杨树歪得厉害，现在倒是还好，就怕雨季刮大风",
             "带老人孩子住民宿，暖气不热冻得睡不着，想退房费",
+            "村里有户人家院里囤了好多鞭炮，担心起火爆炸，希望来查一查",
+            "地下车库一个车位让人围起来了，里头全是烟花，堆到顶了",
+            "楼梯拐角全是烟头，谁抽的也不知道",
+            "孩子昨天半夜没回家，最后在网吧里找着的，网吧不查身份证",
+            "我爸快退休了，人事档案找不着了，原来的单位早没了",
         ]);
         assert!(assess("昨晚大雨桥下积水，有辆车被困，现已退水，希望疏通雨水口").settled);
     }

@@ -28,6 +28,11 @@ pub struct EmbeddingRecipe {
     pub encoder_checksum: String,
     pub max_tokens: usize,
     pub max_windows: usize,
+    /// The encoder read only the caller's turns of a dialogue
+    /// (`PreparedTranscript::encoder_text`). Heads trained before 2026-12-07 lack the field and
+    /// read whole transcripts, so they are served that way.
+    #[serde(default)]
+    pub caller_turns: bool,
 }
 
 impl EmbeddingRecipe {
@@ -205,4 +210,18 @@ impl ClassifierHead {
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ModelError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| ModelError::invalid(path, e.to_string()))?;
     std::fs::write(path, bytes).map_err(|e| ModelError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmbeddingRecipe;
+
+    #[test]
+    fn a_recipe_from_before_the_caller_view_reads_whole_transcripts() {
+        let old: EmbeddingRecipe = serde_json::from_str(r#"{"encoder_checksum": "616ecbf4073e94e8", "max_tokens": 128, "max_windows": 1}"#).unwrap();
+        assert!(!old.caller_turns);
+        let new: EmbeddingRecipe = serde_json::from_str(r#"{"encoder_checksum": "616ecbf4073e94e8", "max_tokens": 128, "max_windows": 1, "caller_turns": true}"#).unwrap();
+        assert!(new.caller_turns);
+        assert_ne!(old, new, "heads of both kinds must not be mixed in one model");
+    }
 }

@@ -67,7 +67,7 @@ pub fn normalize_transcript(raw: &str) -> NormalizedTranscript {
 }
 
 /// Joins turn texts so that turn boundaries stay sentence boundaries for the segmenter and encoder.
-fn join_turns(turns: &[Turn]) -> String {
+pub(crate) fn join_turns<'a>(turns: impl IntoIterator<Item = &'a Turn>) -> String {
     let mut text = String::new();
     for turn in turns {
         if let Some(last) = text.chars().next_back() {

@@ -1,5 +1,6 @@
 //! The one entry point the CLI and the server use to turn a raw transcript into model input.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use serde::Serialize;
 
 use super::error::TextError;
 use super::keywords::Keyword;
-use super::normalize::{normalize_transcript, Turn};
+use super::normalize::{join_turns, normalize_transcript, Speaker, Turn};
 use super::pii::{mask_pii, PiiKind};
 use super::segment::Segmenter;
 
@@ -29,6 +30,21 @@ pub struct PreparedTranscript {
     pub pii: Vec<PiiKind>,
     pub tokens: Vec<String>,
     pub keywords: Vec<Keyword>,
+}
+
+impl PreparedTranscript {
+    /// What the encoder reads: in a dialogue, the caller's turns only. The encoder sees a call's
+    /// first 128 tokens, and an operator's greetings and questions (您好，12345; 请问您在哪里)
+    /// fill them while the caller's matter, said late, falls outside. The lexical features still
+    /// read every turn. A transcript without an operator's turn is read whole.
+    pub fn encoder_text(&self) -> Cow<'_, str> {
+        let has_agent = self.turns.iter().any(|t| t.speaker == Speaker::Agent);
+        let callers = || self.turns.iter().filter(|t| t.speaker != Speaker::Agent);
+        if !has_agent || callers().next().is_none() {
+            return Cow::Borrowed(&self.text);
+        }
+        Cow::Owned(join_turns(callers()))
+    }
 }
 
 impl TextPipeline {
@@ -111,6 +127,17 @@ mod tests {
                 }
             })
             .clone()
+    }
+
+    #[test]
+    fn the_encoder_reads_the_callers_turns_of_a_dialogue() {
+        let p = pipeline().prepare("坐席：您好，12345，请问您在哪个区？市民：朝阳望京。坐席：请讲。市民：楼下烧烤店油烟太大了，电话13812345678");
+        assert_eq!(p.encoder_text(), "朝阳望京。楼下烧烤店油烟太大了，电话[电话]");
+        // No operator's turn: the whole text, as it is.
+        for raw in ["我家楼下烧烤店油烟太大了", "市民：楼下烧烤店油烟太大了", "坐席：您好，请讲。"] {
+            let p = pipeline().prepare(raw);
+            assert_eq!(p.encoder_text(), p.text, "{raw}");
+        }
     }
 
     #[test]

@@ -76,9 +76,19 @@ pub fn featurize(
     texts: &[&str],
     pipeline: &TextPipeline,
     encoder: Option<(&Encoder, &mut EmbeddingCache)>,
+    caller_turns: bool,
     label: &str,
 ) -> Result<Vec<Featurized>, TrainError> {
-    featurize_prepared(&prepare_all(texts, pipeline, label), encoder, label)
+    featurize_prepared(&prepare_all(texts, pipeline, label), encoder, caller_turns, label)
+}
+
+/// What the encoder reads of a transcript under a recipe: the caller's turns, or all of it.
+pub fn encoder_input(prepared: &PreparedTranscript, caller_turns: bool) -> std::borrow::Cow<'_, str> {
+    if caller_turns {
+        prepared.encoder_text()
+    } else {
+        std::borrow::Cow::Borrowed(&prepared.text)
+    }
 }
 
 /// Normalise, mask and segment every text.
@@ -96,10 +106,10 @@ fn prepare_all(texts: &[&str], pipeline: &TextPipeline, label: &str) -> Vec<Prep
 }
 
 /// The features of texts already prepared, embedded through the cache.
-fn featurize_prepared(prepared: &[PreparedTranscript], encoder: Option<(&Encoder, &mut EmbeddingCache)>, label: &str) -> Result<Vec<Featurized>, TrainError> {
+fn featurize_prepared(prepared: &[PreparedTranscript], encoder: Option<(&Encoder, &mut EmbeddingCache)>, caller_turns: bool, label: &str) -> Result<Vec<Featurized>, TrainError> {
     let embeddings = match encoder {
         Some((enc, cache)) => {
-            let clean: Vec<String> = prepared.iter().map(|p| p.text.clone()).collect();
+            let clean: Vec<String> = prepared.iter().map(|p| encoder_input(p, caller_turns).into_owned()).collect();
             cache.embed_all(enc, &clean, &format!("{label}: embedding"))?
         }
         None => vec![Vec::new(); prepared.len()],
@@ -172,6 +182,7 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
         encoder_checksum: folder.checksum(),
         max_tokens: encoder.as_ref().map(|e| e.options().max_tokens).unwrap_or(options.max_tokens),
         max_windows: options.max_windows,
+        caller_turns: true,
     };
     let mut cache = match &encoder {
         Some(e) => Some(EmbeddingCache::open(&opts.cache_dir, &recipe.encoder_checksum, &cache_tag(&recipe, e), e.dimension())?),
@@ -196,13 +207,13 @@ pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, p
         };
         let label = format!("{split:?}").to_lowercase();
         let prepared = prepare_all(&texts, pipeline, &label);
-        let mut feats = featurize_prepared(&prepared, enc, &label)?;
+        let mut feats = featurize_prepared(&prepared, enc, recipe.caller_turns, &label)?;
         let mut gold: Vec<usize> = examples.iter().map(|e| index_of(&e.label)).collect::<Option<Vec<_>>>().unwrap_or_else(|| {
             // Labels outside train cannot be predicted; rare-label filtering removed them already.
             examples.iter().map(|e| index_of(&e.label).unwrap_or(0)).collect()
         });
         if let (Split::Train, Some((other, other_cache))) = (split, also.as_mut()) {
-            let more = featurize_prepared(&prepared, Some((&*other, other_cache)), "train (other weights)")?;
+            let more = featurize_prepared(&prepared, Some((&*other, other_cache)), recipe.caller_turns, "train (other weights)")?;
             feats.extend(more);
             gold.extend(gold.clone());
         }
@@ -329,7 +340,7 @@ fn write_model_card(head: &ClassifierHead, dev: &EvalReport, test: Option<&EvalR
         "# Model card: {name}\n\n\
          A classifier head of hotline-triage predicting `{task}` ({n} classes) from a transcript.\n\n\
          ## Inputs\n\
-         - multilingual-e5-small embedding (encoder checksum `{ck}`, `query: ` prefix, mean pooling, first {win} window(s) of {tok} tokens), standardised;\n\
+         - multilingual-e5-small embedding (encoder checksum `{ck}`, `query: ` prefix, mean pooling, first {win} window(s) of {tok} tokens{view}), standardised;\n\
          - TF-IDF over jieba words, word bigrams and character 1-3-grams ({feats} features, chosen by document frequency on train);\n\
          - one linear layer over both, trained with candle (AdamW, class-weighted cross-entropy, early stopping on dev macro-F1).\n\n\
          ## Data\n\
@@ -342,6 +353,7 @@ fn write_model_card(head: &ClassifierHead, dev: &EvalReport, test: Option<&EvalR
         ck = m.recipe.encoder_checksum,
         win = if m.recipe.max_windows == 0 { "all".to_string() } else { m.recipe.max_windows.to_string() },
         tok = m.recipe.max_tokens,
+        view = if m.recipe.caller_turns { ", of the caller's turns in a dialogue" } else { "" },
         feats = head.vocabulary.len(),
         path = t["data"]["path"].as_str().unwrap_or("?"),
         sha = t["data"]["sha256"].as_str().unwrap_or("?"),
@@ -418,7 +430,7 @@ pub fn predict_split(
         (Some(e), Some(c)) => Some((e, c)),
         _ => None,
     };
-    let feats = featurize(&kept, pipeline, enc, &format!("{split:?}").to_lowercase())?;
+    let feats = featurize(&kept, pipeline, enc, head.meta.recipe.caller_turns, &format!("{split:?}").to_lowercase())?;
     let probs = feats.iter().map(|f| head.predict(&f.embedding, &head.vocabulary.transform(&f.terms)).probs).collect();
     Ok(SplitPredictions { gold, probs, unknown_labels })
 }
@@ -491,7 +503,7 @@ mod tests {
         let trained = summary.test.unwrap();
         assert!((report.accuracy - trained.accuracy).abs() < 1e-9, "a reloaded head predicts as it did in training");
 
-        let f = featurize(&["我家楼下饭店油烟太大了"], &pipeline, None, "t").unwrap().remove(0);
+        let f = featurize(&["我家楼下饭店油烟太大了"], &pipeline, None, true, "t").unwrap().remove(0);
         let lex = head.vocabulary.transform(&f.terms);
         let encoder = Encoder::load(&folder, recipe_options(&EncoderOptions::default(), 32, 1)).unwrap();
         let emb = encoder.embed(&["我家楼下饭店油烟太大了"]).unwrap().remove(0).vector;
