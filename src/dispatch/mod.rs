@@ -353,7 +353,7 @@ impl DispatchModel {
                 }
             }
         }
-        if urgency.urgent && urgency.handoff.is_none() {
+        if urgency.urgent && urgency.handoff.is_none() && !urgency.no_line {
             // No rule named the line. The learned head reads the matter (a man waving a knife in
             // a restaurant is 110, whoever regulates restaurants); where it sees none, the line
             // follows the department the call goes to (`emergency_line` in the taxonomy).

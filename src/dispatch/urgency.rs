@@ -184,6 +184,10 @@ pub struct Urgency {
     /// the learned head is not to be asked.
     #[serde(skip)]
     pub settled: bool,
+    /// A danger that is no emergency line's (see [`NO_LINE`]) fired and none that is: the
+    /// learned hand-off head is not to name one.
+    #[serde(skip)]
+    pub no_line: bool,
 }
 
 impl Urgency {
@@ -223,6 +227,11 @@ const ROUTINE: &[&str] = &["每天", "天天", "每晚", "每到", "一到", "�
 /// Words that, earlier in the same clause, make a danger a fear of what might happen, or a
 /// question about it (the operator's 有没有要倒的情况).
 const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "一旦", "真要", "就怕", "生怕", "不是说", "有没有", "哪天"];
+
+/// Dangers that are a utility's to fix, not an emergency line's: a gas leak goes to the gas
+/// company's repair crew. (Writers of training calls split on it; the learned hand-off head must
+/// not decide it.)
+const NO_LINE: &[&str] = &["燃气泄漏"];
 
 /// Dangers that last until someone acts: when they began does not put them in the past, and
 /// the caller saying the fire is out does not end them.
@@ -299,6 +308,7 @@ pub fn assess(text: &str) -> Urgency {
             if urgency.handoff.is_none() {
                 urgency.handoff = signal.handoff.map(|line| Handoff { line, name: line.name(), because: signal.reason.to_string() });
             }
+            urgency.no_line |= NO_LINE.contains(&signal.reason);
             urgency.reasons.push(reason);
         }
     }
@@ -388,6 +398,15 @@ mod tests {
             assert!(u.urgent, "{text}");
             assert_eq!(u.handoff.as_ref().map(|h| h.line.number()), line, "{text}: {u:?}");
         }
+    }
+
+    #[test]
+    fn a_gas_leak_is_no_emergency_lines_unless_another_danger_names_one() {
+        let leak = assess("楼道里一股很冲的燃气味，好像是燃气管道漏气了");
+        assert!(leak.urgent && leak.no_line && leak.handoff.is_none(), "{leak:?}");
+        let ill = assess("家里有煤气味，老人洗完澡出来就说头晕恶心");
+        assert_eq!(ill.handoff.map(|h| h.line.number()), Some("120"));
+        assert!(!assess("我爸前天早上出门遛弯，到今天还没回来").no_line);
     }
 
     #[test]
