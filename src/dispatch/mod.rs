@@ -213,7 +213,7 @@ impl DispatchModel {
         let prepared: Vec<_> = raws.iter().map(|r| self.pipeline.prepare(r)).collect();
         // Every head shares the department head's recipe (checked at load).
         let caller_turns = self.department.meta.recipe.caller_turns;
-        let views: Vec<_> = prepared.iter().map(|p| crate::training::encoder_input(p, caller_turns)).collect();
+        let views: Vec<_> = prepared.iter().map(|p| p.encoder_text(caller_turns)).collect();
         let texts: Vec<&str> = views.iter().map(|v| v.as_ref()).collect();
         let embeddings = self.encoder.embed(&texts)?;
         Ok(prepared

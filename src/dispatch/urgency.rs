@@ -184,8 +184,8 @@ pub struct Urgency {
     /// the learned head is not to be asked.
     #[serde(skip)]
     pub settled: bool,
-    /// A danger that is no emergency line's (see [`NO_LINE`]) fired and none that is: the
-    /// learned hand-off head is not to name one.
+    /// A danger that is no emergency line's fired (see [`NO_LINE`]): unless another signal named
+    /// a line, the learned hand-off head is not to name one.
     #[serde(skip)]
     pub no_line: bool,
 }
@@ -279,14 +279,16 @@ fn find(text: &str, heard: &HeardText, phrase: &str, lasting: bool) -> Option<St
         asked || ABOUT.iter().chain(&["吗", "了吗"]).any(|w| text[end..].starts_with(w))
     };
     let longer = |end: usize| text[..end].char_indices().next_back().is_some_and(|(last, _)| LONGER_WORDS.iter().any(|w| text[last..].starts_with(w)));
-    if text.match_indices(phrase).any(|(at, _)| !negated(text, at, lasting) && !about(at + phrase.len()) && !longer(at + phrase.len())) {
+    // Where a match, written or heard, counts as the danger.
+    let counts = |at: usize, end: usize| !negated(text, at, lasting) && !about(end) && !longer(end);
+    if text.match_indices(phrase).any(|(at, _)| counts(at, at + phrase.len())) {
         return Some(phrase.to_string());
     }
     let len = phrase.chars().count();
     if len < 3 && !SOUND_PAIRS.contains(&phrase) {
         return None;
     }
-    let range = heard.slips(text, phrase).find(|r| !negated(text, r.start, lasting) && !about(r.end))?;
+    let range = heard.slips(text, phrase).find(|r| counts(r.start, r.end))?;
     Some(format!("{}≈{phrase}", &text[range]))
 }
 

@@ -33,14 +33,15 @@ pub struct PreparedTranscript {
 }
 
 impl PreparedTranscript {
-    /// What the encoder reads: in a dialogue, the caller's turns only. The encoder sees a call's
-    /// first 128 tokens, and an operator's greetings and questions (您好，12345; 请问您在哪里)
-    /// fill them while the caller's matter, said late, falls outside. The lexical features still
-    /// read every turn. A transcript without an operator's turn is read whole.
-    pub fn encoder_text(&self) -> Cow<'_, str> {
+    /// What the encoder reads. With `caller_turns` (the recipe of heads trained since
+    /// 2026-12-07), a dialogue gives the caller's turns only: the encoder sees a call's first 128
+    /// tokens, and an operator's greetings and questions (您好，12345; 请问您在哪里) fill them while
+    /// the caller's matter, said late, falls outside. The lexical features still read every turn.
+    /// A transcript without an operator's turn, or an older recipe, is read whole.
+    pub fn encoder_text(&self, caller_turns: bool) -> Cow<'_, str> {
         let has_agent = self.turns.iter().any(|t| t.speaker == Speaker::Agent);
         let callers = || self.turns.iter().filter(|t| t.speaker != Speaker::Agent);
-        if !has_agent || callers().next().is_none() {
+        if !caller_turns || !has_agent || callers().next().is_none() {
             return Cow::Borrowed(&self.text);
         }
         Cow::Owned(join_turns(callers()))
@@ -132,11 +133,12 @@ mod tests {
     #[test]
     fn the_encoder_reads_the_callers_turns_of_a_dialogue() {
         let p = pipeline().prepare("坐席：您好，12345，请问您在哪个区？市民：朝阳望京。坐席：请讲。市民：楼下烧烤店油烟太大了，电话13812345678");
-        assert_eq!(p.encoder_text(), "朝阳望京。楼下烧烤店油烟太大了，电话[电话]");
+        assert_eq!(p.encoder_text(true), "朝阳望京。楼下烧烤店油烟太大了，电话[电话]");
+        assert_eq!(p.encoder_text(false), p.text, "an older recipe reads the whole call");
         // No operator's turn: the whole text, as it is.
         for raw in ["我家楼下烧烤店油烟太大了", "市民：楼下烧烤店油烟太大了", "坐席：您好，请讲。"] {
             let p = pipeline().prepare(raw);
-            assert_eq!(p.encoder_text(), p.text, "{raw}");
+            assert_eq!(p.encoder_text(true), p.text, "{raw}");
         }
     }
 

@@ -82,15 +82,6 @@ pub fn featurize(
     featurize_prepared(&prepare_all(texts, pipeline, label), encoder, caller_turns, label)
 }
 
-/// What the encoder reads of a transcript under a recipe: the caller's turns, or all of it.
-pub fn encoder_input(prepared: &PreparedTranscript, caller_turns: bool) -> std::borrow::Cow<'_, str> {
-    if caller_turns {
-        prepared.encoder_text()
-    } else {
-        std::borrow::Cow::Borrowed(&prepared.text)
-    }
-}
-
 /// Normalise, mask and segment every text.
 fn prepare_all(texts: &[&str], pipeline: &TextPipeline, label: &str) -> Vec<PreparedTranscript> {
     let bar = crate::progress::Progress::new(texts.len() as u64, &format!("{label}: segmenting"));
@@ -109,7 +100,7 @@ fn prepare_all(texts: &[&str], pipeline: &TextPipeline, label: &str) -> Vec<Prep
 fn featurize_prepared(prepared: &[PreparedTranscript], encoder: Option<(&Encoder, &mut EmbeddingCache)>, caller_turns: bool, label: &str) -> Result<Vec<Featurized>, TrainError> {
     let embeddings = match encoder {
         Some((enc, cache)) => {
-            let clean: Vec<String> = prepared.iter().map(|p| encoder_input(p, caller_turns).into_owned()).collect();
+            let clean: Vec<String> = prepared.iter().map(|p| p.encoder_text(caller_turns).into_owned()).collect();
             cache.embed_all(enc, &clean, &format!("{label}: embedding"))?
         }
         None => vec![Vec::new(); prepared.len()],
