@@ -5,10 +5,13 @@
 //! TF-IDF features should see one canonical form, so everything here is a pure function of the input
 //! and never fails: malformed input degrades to less cleaning, not to an error.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::Serialize;
+
+use super::sound::{word_sound, HeardText};
 
 /// Who is talking in a turn, from the speaker label that opened it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -53,7 +56,8 @@ const INTERJECTIONS: &[char] = &['嗯', '呃', '额', '啊'];
 const FILLER_WORDS: &[(&str, bool)] = &[("就是说", true), ("然后呢", true), ("那个", false)];
 
 pub fn normalize_transcript(raw: &str) -> NormalizedTranscript {
-    let cleaned = clean_chars(raw);
+    let labelled = restore_line_labels(raw);
+    let cleaned = clean_chars(&labelled);
     let mut turns = Vec::new();
     for (speaker, body) in split_turns(&cleaned) {
         let text = tidy_turn(body);
@@ -106,6 +110,56 @@ fn clean_chars(raw: &str) -> String {
         }
     }
     out
+}
+
+/// Speech-to-text drops the colon after a speaker label and may write the label itself with
+/// same-sound characters (接线源, 师民), but it keeps each turn on its own line. Where at least one
+/// line opens with an agent's label and another with a caller's, such openings are labels again,
+/// so that the turns (and the caller's view the heads read) survive the engine. One line that
+/// opens with 市民 is a note (市民反映...), not a dialogue, and is left alone.
+fn restore_line_labels(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('\n') {
+        return Cow::Borrowed(raw);
+    }
+    let lines: Vec<&str> = raw.split('\n').collect();
+    let found: Vec<Option<(Speaker, usize)>> = lines.iter().map(|line| line_label(line)).collect();
+    let has = |who: Speaker| found.iter().flatten().any(|&(s, _)| s == who);
+    if !(has(Speaker::Agent) && has(Speaker::Caller)) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len() + lines.len() * 3);
+    for (k, (line, label)) in lines.iter().zip(&found).enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        match label {
+            Some((speaker, end)) => {
+                let name = if *speaker == Speaker::Agent { AGENT_LABELS[0] } else { CALLER_LABELS[0] };
+                out.push_str(name);
+                out.push('：');
+                out.push_str(line[*end..].trim_start_matches([' ', '\t', '：', ':']));
+            }
+            None => out.push_str(line),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The speaker whose label, written or heard, opens `line`, and the byte offset in `line` where
+/// the label ends.
+fn line_label(line: &str) -> Option<(Speaker, usize)> {
+    let body = line.trim_start();
+    let lead = line.len() - body.len();
+    let heard = HeardText::new(body);
+    for (labels, speaker) in [(AGENT_LABELS, Speaker::Agent), (CALLER_LABELS, Speaker::Caller)] {
+        for label in labels {
+            let Some(sound) = word_sound(label) else { continue };
+            if heard.sounds_like(0, &sound) {
+                return Some((speaker, lead + heard.byte_range(0, sound.len()).end));
+            }
+        }
+    }
+    None
 }
 
 /// Splits at speaker labels. A label counts only at the start of the text or after punctuation or
@@ -342,6 +396,23 @@ mod tests {
         assert_eq!(n.turns[1].text, "路灯不亮");
         // Turns that do not end in punctuation are joined with a full stop.
         assert_eq!(n.text, "请讲。路灯不亮。好的。谢谢。不客气。再见");
+    }
+
+    #[test]
+    fn heard_labels_at_line_starts_become_turns() {
+        // As asr_noise.py leaves a dialogue: no colons, one label heard as 接线源, 市民 as 师民.
+        let n = normalize_transcript("接线源您好12345\n师民我们楼下饭店油烟太大\n接线员在哪个区\n市民朝阳区望京");
+        let speakers: Vec<Speaker> = n.turns.iter().map(|t| t.speaker).collect();
+        assert_eq!(speakers, [Speaker::Agent, Speaker::Caller, Speaker::Agent, Speaker::Caller]);
+        assert_eq!(n.turns[1].text, "我们楼下饭店油烟太大");
+        assert_eq!(n.turns[3].text, "朝阳区望京");
+    }
+
+    #[test]
+    fn a_note_or_one_speaker_keeps_its_words() {
+        // Lines that open with 市民 alone make no dialogue: the words stay in the text.
+        assert_eq!(norm("市民反映楼下饭店油烟太大\n市民要求查处"), "市民反映楼下饭店油烟太大市民要求查处");
+        assert!(normalize_transcript("市民反映楼下饭店油烟\n市民要求查处").turns.iter().all(|t| t.speaker == Speaker::Unknown));
     }
 
     #[test]
