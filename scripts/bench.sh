@@ -116,19 +116,7 @@ service f32
 service int8
 [ -z "$bf16" ] || service bf16
 if [ -n "$service_only" ]; then
-  python3 - "$results" <<'EOF'
-import json, sys
-print("| weights | kernels | concurrency | requests/s | p50 ms | p95 ms | p99 ms | errors |")
-print("|---|---|---|---|---|---|---|---|")
-kernels = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    r = json.loads(line)
-    if r.get("service") == "startup":
-        kernels[r["weights"]] = r["kernels"]
-    if r.get("service") == "classify":
-        x = r["result"]
-        print(f"| {r['weights']} | {kernels.get(r['weights'], '')} | {r['concurrency']} | {x['requests'] / x['seconds']:.1f} | {x['p50_ms']:.1f} | {x['p95_ms']:.1f} | {x['p99_ms']:.1f} | {x['non_2xx_or_socket_errors']} |")
-EOF
+  python3 scripts/bench_report.py --results "$results" --service-only
   exit 0
 fi
 

@@ -2,6 +2,9 @@
 """Turn scripts/bench.sh's results.jsonl into this CPU's section of docs/benchmarks.md, and
 docs/benchmarks.json.
 
+With --service-only it prints the service table alone (BENCH_SERVICE_ONLY=1 scripts/bench.sh) and
+writes nothing.
+
 docs/benchmarks.md keeps one section per CPU (between `<!-- cpu:KEY:start -->` and
 `<!-- cpu:KEY:end -->`): a run replaces its own CPU's section and keeps the others, and the
 replicas section that scripts/bench_replicas.py owns.
@@ -59,16 +62,35 @@ def machine():
     return cpu, isa, key, f"{cores} cores{mem}, {platform.system()} {platform.release()}"
 
 
+def service_table(rows):
+    """`POST /v1/classify` under wrk, one line per weight format and concurrency."""
+    startups = {r["weights"]: r for r in rows if r.get("service") == "startup"}
+    md = ["| weights | kernels (/metrics) | concurrency | requests/s | p50 ms | p95 ms | p99 ms | errors | RSS after, MB |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for s in (r for r in rows if r.get("service") == "classify"):
+        r = s["result"]
+        kern = startups.get(s["weights"], {}).get("kernels", "")
+        md.append(f"| {s['weights']} | {kern} | {s['concurrency']} | {r['requests'] / r['seconds']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                  f"{r['p99_ms']:.1f} | {r['non_2xx_or_socket_errors']} | {s['rss_kb'] / 1024:.0f} |")
+    return md
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", type=Path, required=True)
-    ap.add_argument("--md", type=Path, required=True)
-    ap.add_argument("--json", type=Path, required=True)
-    ap.add_argument("--threads", type=int, required=True)
-    ap.add_argument("--texts", type=int, required=True)
-    ap.add_argument("--seconds", type=int, required=True)
+    ap.add_argument("--service-only", action="store_true")
+    ap.add_argument("--md", type=Path)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--texts", type=int)
+    ap.add_argument("--seconds", type=int)
     args = ap.parse_args()
     rows = [json.loads(l) for l in args.results.read_text().splitlines() if l.strip()]
+    if args.service_only:
+        print("\n".join(service_table(rows)))
+        return
+    if None in (args.md, args.json, args.threads, args.texts, args.seconds):
+        ap.error("--md, --json, --threads, --texts and --seconds are needed unless --service-only")
     encoder = [r for r in rows if "texts_per_second" in r]
     latency = [r for r in rows if "latency_runtime" in r]
     isa_of = {r["runtime_info"]: r["isa"] for r in rows if "runtime_info" in r}
@@ -150,14 +172,7 @@ def main():
         for s in service:
             if s["concurrency"] == 1:
                 md.append(f"| our service ({s['weights']}), `POST /v1/classify` end to end, p50 at concurrency 1 | | {s['result']['p50_ms']:.1f} |")
-    md += [f"\n### Service: `POST /v1/classify` with the same call, {args.seconds} s per level (wrk)\n",
-           "| weights | kernels (/metrics) | concurrency | requests/s | p50 ms | p95 ms | p99 ms | errors | RSS after, MB |",
-           "|---|---|---|---|---|---|---|---|---|"]
-    for s in service:
-        r = s["result"]
-        kern = startups.get(s["weights"], {}).get("kernels", "")
-        md.append(f"| {s['weights']} | {kern} | {s['concurrency']} | {r['requests'] / r['seconds']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-                  f"{r['p99_ms']:.1f} | {r['non_2xx_or_socket_errors']} | {s['rss_kb'] / 1024:.0f} |")
+    md += [f"\n### Service: `POST /v1/classify` with the same call, {args.seconds} s per level (wrk)\n", *service_table(rows)]
     md.append("")
     for w, st in startups.items():
         m = memory.get(w, {})
