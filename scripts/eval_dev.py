@@ -12,7 +12,6 @@ Usage: python3 scripts/eval_dev.py [--noise RATE ...] [--triage PATH]
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -46,13 +45,13 @@ def main():
         print("| dev set | slips | " + " | ".join(n for n, _ in FIGURES) + " |")
         print("|---|---|" + "---|" * len(FIGURES))
         for path in sets:
+            rows = sum(1 for l in open(path, encoding="utf-8") if l.strip())
+            name = f"{path.stem} ({rows})" if path != old else f"old dev calls ({rows})"
             for rate in [None, *args.noise]:
                 cmd = [sys.executable, str(ROOT / "scripts/eval_beijing.py"), "--data", str(path), "--json"]
                 cmd += ["--noise", str(rate)] if rate is not None else []
                 cmd += ["--triage", str(args.triage)] if args.triage else []
                 figures = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["figures"]
-                rows = sum(1 for l in open(path, encoding="utf-8") if l.strip())
-                name = f"{path.stem} ({rows})" if path != old else f"old dev calls ({rows})"
                 print(f"| {name} | {'none' if rate is None else f'{rate:.0%}'} | "
                       + " | ".join(f"{figures.get(k, float('nan')):.3f}" for _, k in FIGURES) + " |")
 

@@ -150,7 +150,10 @@ fn restore_line_labels(raw: &str) -> Cow<'_, str> {
 fn line_label(line: &str) -> Option<(Speaker, usize)> {
     let body = line.trim_start();
     let lead = line.len() - body.len();
-    let heard = HeardText::new(body);
+    // Only the line's opening can be a label: the readings of the rest are not needed.
+    let longest = AGENT_LABELS.iter().chain(CALLER_LABELS).map(|l| l.chars().count()).max().unwrap_or(0);
+    let opening = body.char_indices().nth(longest).map_or(body.len(), |(at, _)| at);
+    let heard = HeardText::new(&body[..opening]);
     for (labels, speaker) in [(AGENT_LABELS, Speaker::Agent), (CALLER_LABELS, Speaker::Caller)] {
         for label in labels {
             let Some(sound) = word_sound(label) else { continue };
