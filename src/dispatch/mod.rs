@@ -373,7 +373,7 @@ impl DispatchModel {
             AppealType { id, name, score: pred.probs[k] }
         });
         topics.truncate(top_k);
-        let ticket = ticket::fill(&p.text, &location, &p.pii, &p.keywords, appeal_type.as_ref().map(|a| a.id.as_str()));
+        let ticket = ticket::fill(&p.text, &p.turns, &location, &p.pii, &p.keywords, appeal_type.as_ref().map(|a| a.id.as_str()));
         DispatchSuggestion {
             topics,
             departments,

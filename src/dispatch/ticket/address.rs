@@ -64,6 +64,16 @@ static ESTATE: LazyLock<Regex> = LazyLock::new(|| {
 /// Before `里`, these make another word: 家里, 这里, 夜里, 小区里.
 const NOT_BEFORE_LI: &[char] = &['同', '家', '这', '那', '哪', '心', '夜', '村', '屋', '院', '城', '楼', '店', '手', '嘴', '眼', '司', '区', '位', '校', '子', '头', '在', '到', '圈', '群', '水', '车', '床', '地', '坑', '沟', '河', '田', '山', '园', '厂', '所', '室', '局', '队', '门', '箱', '管', '网', '话', '机', '层', '间', '柜', '卡', '厦', '馆', '库', '包', '盒', '瓶', '桶', '锅', '碗', '袋', '兜'];
 
+/// An estate named with a bare `园` (康顺园3号楼, 住育芳园的): read apart from [`ESTATE`].
+static YUAN_ESTATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\p{Han}{0,10}?)(园)").expect("estate pattern"));
+
+/// Before a bare `园`, these make a place that is no estate: 公园, 幼儿园, 果园, 校园, 物流园,
+/// 颐和园, and a kindergarten's 转园 or 退园.
+const NOT_BEFORE_YUAN: &[char] = &['公', '儿', '物', '果', '菜', '校', '业', '技', '乐', '植', '陵', '墓', '庄', '田', '茶', '家', '花', '嘉', '游', '梨', '桃', '苗', '流', '惠', '教', '和', '转', '退', '入', '在', '该', '本', '全'];
+
+/// What may follow an estate named with a bare 园: a number, a building, or the end of a phrase.
+const AFTER_YUAN: &[&str] = &["小区", "社区", "号", "楼", "的", "住", "是", "，", "。", "、", " "];
+
 /// Words inside a would-be landmark that show it is none.
 const NOT_LANDMARK: &[&str] = &[
     "年", "孩子", "证明", "咨询", "上小学", "上中学", "上大学", "上幼儿园", "一家", "这家", "那家", "哪家", "附近", "反映", "您", "跳", "通过", "直达", "里面", "底下",
@@ -74,9 +84,9 @@ const NOT_NAME_STARTS: &[&str] = &["紧挨着", "挨着", "想投诉", "要投�
     // An ask or a pointing phrase said just before 社区 or 医院 (希望社区协调一下, 这种情况社区不管) is no name.
     "希望", "要求", "麻烦", "种情况", "情况"];
 static ROAD: LazyLock<Regex> = LazyLock::new(|| {
-    // The ending is followed by its number, a crossing, or any character that does not make it
+    // The ending is followed by its number, or any character that does not make it
     // another word (路灯, 路口, 街道); the regex has no look-ahead, so that character is matched.
-    Regex::new(r"([\p{Han}A-Za-z]{1,8}?)(大街|大道|胡同|路|街|巷|[一二三四五六七八九十]{1,2}条)(辅路)?([甲乙丙]?[0-9一二三四五六七八九十百]{1,4}号|[与和跟][\p{Han}]{1,6}?(?:大街|大道|路|街)(?:交叉口|路口|交口)|[^灯口面况段由线费径过人道坊头牌基沿]|$)").expect("road pattern")
+    Regex::new(r"([\p{Han}A-Za-z]{1,8}?)(大街|大道|胡同|路|街|巷|[一二三四五六七八九十]{1,2}条)(辅路)?([甲乙丙]?[0-9一二三四五六七八九十百]{1,4}号|[^灯口面况段由线费径过人道坊头牌基沿]|$)").expect("road pattern")
 });
 static BUILDING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:[0-9]{1,4}|[一二三四五六七八九十]{1,3})(?:号楼|号院|栋|幢|座)(?:[0-9一二三四五六七八九十]{1,3}(?:单元|门))?(?:[0-9]{2,5}(?:室|号)?)?|[0-9]{1,3}(?:单元|门)[0-9]{2,5}(?:室|号)?").expect("building pattern")
@@ -156,7 +166,8 @@ fn without_counted_li(text: &str) -> String {
             let next = chars.get(i + 1).copied();
             // 苏庄二里 and 翠林三里 are estates; 十八里店, 五里坨 and 一里地 go on into another word.
             let goes_on = next.is_some_and(|n| "店堡坨河营地屯庄桥沟铺渠".contains(n));
-            if numerals > 0 && goes_on && !before.is_some_and(|b| "园苑".contains(b)) { '哩' } else { c }
+            // 韦里村 and 后石三里村 are villages: their 里 ends nothing.
+            if (numerals > 0 && goes_on && !before.is_some_and(|b| "园苑".contains(b))) || next == Some('村') { '哩' } else { c }
         })
         .collect()
 }
@@ -169,12 +180,19 @@ fn runs_into_road(after: &str) -> bool {
 
 fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
     let masked = without_counted_li(text);
-    let found: Vec<(usize, usize)> = ESTATE
+    let mut found: Vec<(usize, usize)> = ESTATE
         .captures_iter(&masked)
+        // Apart, so that a name with 园 inside (荆栗园村, 果园西里) is still read whole.
+        .chain(YUAN_ESTATE.captures_iter(&masked))
         .filter(|m| {
+            let after = &text[m.get(0).map_or(0, |w| w.end())..];
+            // A bare 园 ends an estate's name (康顺园, 育芳园) where a building, a number or the
+            // end of a phrase follows, but 公园, 幼儿园 and 果园 are no estates.
+            if let Some(suffix) = m.get(2).filter(|s| s.as_str() == "园") {
+                return !text[..suffix.start()].ends_with(NOT_BEFORE_YUAN) && (after.is_empty() || starts_with_number(after) || AFTER_YUAN.iter().any(|a| after.starts_with(a)));
+            }
             // 里 ends an estate's name (云景里, 角门东里), but 家里 and 夜里 are no places.
             let Some(suffix) = m.get(2).filter(|s| s.as_str() == "里") else { return true };
-            let after = &text[m.get(0).map_or(0, |w| w.end())..];
             // 龙潭北里 and 嘉园二里 are estates wherever they are said.
             let numbered = text[..suffix.start()].ends_with(|c: char| "东西南北中一二三四五六七八九十".contains(c));
             m.get(3).is_some()
@@ -193,6 +211,8 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
         .filter(|&(_, e)| !text[e..].starts_with("卫生"))
         .map(|(s, e)| (without_stutter(text, s, e), e))
         .collect();
+    // In the order said; of two found at one place, the longer first.
+    found.sort_by_key(|&(s, e)| (s, std::cmp::Reverse(e)));
     let found = without_taken_back(text, found);
     // The first estate named is where the matter is; said again more fully, the fuller wins,
     // and a name with its block (天通北苑二区) is fuller than one without.
@@ -314,7 +334,7 @@ fn road(text: &str, avoid: Option<(usize, usize)>, places: &[String]) -> Option<
         .filter(|m| !text[..m.get(2).map_or(0, |s| s.start())].ends_with(|c: char| c.is_ascii_digit()))
         .filter_map(|m| {
             let (name, ending) = (m.get(1)?, m.get(3).or(m.get(2))?);
-            // The number or crossing is the road's, but not a building's number (15号楼), and a
+            // The number is the road's, but not a building's number (15号楼), and a
             // single character after it is not.
             let end = m.get(4).filter(|t| t.as_str().chars().count() >= 2 && !text[t.end()..].starts_with('楼')).map_or(ending.end(), |t| t.end());
             let start = start_of_name(text, name.range());
@@ -574,6 +594,24 @@ mod tests {
         let at = |text: &str| at(text, "海淀区", "学院路街道");
         assert_eq!(part(&at("我住学院路这边，小区暖气不热").road), None);
         assert_eq!(part(&at("学院路38号院门口的路灯不亮").road), Some("学院路38号"));
+    }
+
+    #[test]
+    fn estates_named_with_a_bare_yuan_and_villages_with_li() {
+        assert_eq!(part(&at("我住大兴黄村的康顺园3号楼5单元601", "大兴区", "黄村镇").estate), Some("康顺园"));
+        assert_eq!(part(&at("家住丰台区青塔街道青塔蔚园，东西还在家里", "丰台区", "青塔街道").estate), Some("青塔蔚园"));
+        // 园 inside a longer name, and places that are no estates.
+        assert_eq!(part(&at("我们是张家湾镇荆栗园村的", "通州区", "张家湾镇").estate), Some("荆栗园村"));
+        assert_eq!(part(&at("住在石榴园南里小区2号楼", "丰台区", "大红门街道").estate), Some("石榴园南里小区"));
+        assert_eq!(part(&at("孩子在普惠园上学，幼儿园说要转园的", "朝阳区", "望京街道").estate), None);
+        assert_eq!(part(&at("我家在怀柔北房镇的韦里村，前年村里搞煤改电", "怀柔区", "北房镇").estate), Some("韦里村"));
+        assert_eq!(part(&at("阎村镇后石三里村口那块有个井盖没了", "房山区", "阎村镇").estate), Some("后石三里村"));
+    }
+
+    #[test]
+    fn a_crossing_names_its_first_road() {
+        assert_eq!(part(&address("走到梨园北街和云景东路路口，那个井盖是松的").road), Some("梨园北街"));
+        assert_eq!(part(&address("南邵路与富雅路交叉口附近一处井盖缺失").road), Some("南邵路"));
     }
 
     #[test]

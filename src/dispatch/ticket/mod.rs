@@ -17,7 +17,9 @@ pub mod summary;
 
 use serde::Serialize;
 
-use crate::text::{Keyword, Location, PiiKind};
+use std::ops::Range;
+
+use crate::text::{Keyword, Location, PiiKind, Speaker, Turn};
 
 pub use address::TicketAddress;
 
@@ -81,11 +83,12 @@ pub struct Ticket {
     pub summary: Option<String>,
 }
 
-/// Fill the ticket from the masked text, the place the gazetteer found, the PII that was masked,
-/// the call's keywords (best first) and its appeal type when known ("consultation", "praise" ...).
-pub fn fill(masked: &str, location: &Location, pii: &[PiiKind], keywords: &[Keyword], appeal: Option<&str>) -> Ticket {
+/// Fill the ticket from the masked text, its turns (masked, as joined into the text; empty for a
+/// text without speaker labels), the place the gazetteer found, the PII that was masked, the
+/// call's keywords (best first) and its appeal type when known ("consultation", "praise" ...).
+pub fn fill(masked: &str, turns: &[Turn], location: &Location, pii: &[PiiKind], keywords: &[Keyword], appeal: Option<&str>) -> Ticket {
     let address = address::find(masked, location);
-    let request = phrases::request(masked);
+    let request = phrases::request(masked, &turn_ranges(masked, turns));
     let subject = phrases::subject(masked, &location.evidence);
     let contact: Vec<PiiKind> = [PiiKind::Phone, PiiKind::IdCard].into_iter().filter(|k| pii.contains(k)).collect();
     let mut ticket = Ticket {
@@ -101,6 +104,21 @@ pub fn fill(masked: &str, location: &Location, pii: &[PiiKind], keywords: &[Keyw
     };
     ticket.summary = summary::compose(masked, &ticket, keywords, appeal);
     ticket
+}
+
+/// Who speaks where: each turn's speaker and byte range in the joined text, found in order (the
+/// text is the turns joined, with a full stop between turns that lack one).
+fn turn_ranges(text: &str, turns: &[Turn]) -> Vec<(Speaker, Range<usize>)> {
+    let mut from = 0;
+    let mut ranges = Vec::with_capacity(turns.len());
+    for turn in turns {
+        if let Some(i) = text[from..].find(turn.text.as_str()) {
+            let start = from + i;
+            from = start + turn.text.len();
+            ranges.push((turn.speaker, start..from));
+        }
+    }
+    ranges
 }
 
 #[cfg(test)]
@@ -129,7 +147,7 @@ mod tests {
         let prepare = started.elapsed();
         let located: Vec<_> = prepared.iter().map(|p| gazetteer.locate(&p.text)).collect();
         let started = std::time::Instant::now();
-        let filled = prepared.iter().zip(&located).filter(|(p, l)| fill(&p.text, l, &p.pii, &p.keywords, None).summary.is_some()).count();
+        let filled = prepared.iter().zip(&located).filter(|(p, l)| fill(&p.text, &p.turns, l, &p.pii, &p.keywords, None).summary.is_some()).count();
         let ticket = started.elapsed();
         let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / texts.len() as f64;
         eprintln!("{} calls: prepare {:.3} ms a call, ticket {:.3} ms a call ({filled} summaries)", texts.len(), per(prepare), per(ticket));

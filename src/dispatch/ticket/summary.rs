@@ -264,7 +264,7 @@ mod tests {
     fn place_matter_and_request_in_one_line() {
         let text = "您好，12345。我是朝阳区望京西园三区3号楼的，楼下烧烤店每天晚上开到两点，油烟太大了，希望你们尽快查处一下。";
         let location = Location { district: Some("朝阳区".into()), street: Some("望京街道".into()), ..Location::default() };
-        let t = fill(text, &location, &[], &kw(&[("油烟", 0.9), ("烧烤店", 0.8), ("望京", 1.3)]), None);
+        let t = fill(text, &[], &location, &[], &kw(&[("油烟", 0.9), ("烧烤店", 0.8), ("望京", 1.3)]), None);
         assert_eq!(t.summary.as_deref(), Some("朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处"));
     }
 
@@ -290,9 +290,9 @@ mod tests {
     #[test]
     fn an_enquiry_asks_and_praise_names_who_is_praised() {
         let location = Location { district: Some("平谷区".into()), street: None, ..Location::default() };
-        let t = fill("我想表扬一下平谷滨河那边的文化馆，王老师教得特别有耐心。", &location, &[], &kw(&[("文化馆", 1.0)]), Some("praise"));
+        let t = fill("我想表扬一下平谷滨河那边的文化馆，王老师教得特别有耐心。", &[], &location, &[], &kw(&[("文化馆", 1.0)]), Some("praise"));
         assert_eq!(t.summary.as_deref(), Some("平谷区表扬平谷滨河那边的文化馆"));
-        let t = fill("我想问一下，孩子明年上小学，入学应该在哪个区报名？能不能告诉我。", &location, &[], &kw(&[("入学", 1.0)]), Some("consultation"));
+        let t = fill("我想问一下，孩子明年上小学，入学应该在哪个区报名？能不能告诉我。", &[], &location, &[], &kw(&[("入学", 1.0)]), Some("consultation"));
         assert_eq!(t.summary.as_deref(), Some("平谷区咨询子女入学"), "{:?}", t.summary);
     }
 
@@ -300,7 +300,7 @@ mod tests {
     fn another_ask_or_an_instruction_is_no_matter() {
         let location = Location { district: Some("怀柔区".into()), street: None, ..Location::default() };
         let text = "小区门口有根废弃的水泥电线杆，别这么乱挂着，能不能派人来拆了。";
-        let t = fill(text, &location, &[], &kw(&[("电线杆", 1.0), ("乱挂", 1.5)]), None);
+        let t = fill(text, &[], &location, &[], &kw(&[("电线杆", 1.0), ("乱挂", 1.5)]), None);
         let s = t.summary.unwrap();
         assert!(s.contains("水泥电线杆") && !s.contains("别这么"), "{s}");
     }
@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn never_longer_than_sixty_characters() {
         let text = format!("海淀区学院路38号的工地{}，要求处理", "晚上施工噪音特别大吵得人睡不着觉".repeat(6));
-        let t = fill(&text, &Location { district: Some("海淀区".into()), street: None, ..Location::default() }, &[], &kw(&[("噪音", 1.0)]), None);
+        let t = fill(&text, &[], &Location { district: Some("海淀区".into()), street: None, ..Location::default() }, &[], &kw(&[("噪音", 1.0)]), None);
         let s = t.summary.unwrap();
         assert!(s.chars().count() <= super::MAX_CHARS, "{s}");
         assert!(s.starts_with("海淀区学院路38号") && s.ends_with("，要求处理"), "{s}");
