@@ -120,6 +120,17 @@ fn firmly_placed_heard(heard: &HeardText, at: usize, n: usize) -> bool {
     before || after
 }
 
+/// As [`placed`] for a district's short form, by the sound of the words around (a street's short
+/// form is too easily heard in other words: 开始清园 is no 清源): an engine mishears the markers as well as the
+/// name (施砼州 is 是通州, 房闪瞿 is 房山区, 落丰太 is 落丰台), and an operator's note says 某
+/// after one (通洲某村).
+fn placed_heard(heard: &HeardText, at: usize, n: usize) -> bool {
+    let sound = |i: usize| heard.sound_at(i);
+    let before = at.checked_sub(1).and_then(sound).is_some_and(|s| matches!(s, "zai" | "zhu" | "shi" | "qu" | "dao" | "cong" | "hui" | "luo"));
+    let after = matches!(sound(at + n), Some("qu" | "mou")) || (matches!(sound(at + n), Some("na" | "zhe")) && matches!(sound(at + n + 1), Some("bian" | "kuai" | "er")));
+    before || after
+}
+
 fn short_form(name: &str) -> Option<&str> {
     // Ethnic townships go by their place name alone (于家务, not 于家务回族).
     let short = ["回族乡", "满族乡", "街道", "地区", "镇", "乡", "区"].iter().find_map(|s| name.strip_suffix(s))?;
@@ -238,7 +249,7 @@ impl Gazetteer {
                             _ => differing(written, &h.name) < n,
                         }
                 };
-                (slip_of(written, &h.name) || loose()) && !SOUND_ALIKES.contains(&written) && (n > 2 || in_district || placed(text, range.clone()))
+                (slip_of(written, &h.name) || loose()) && !SOUND_ALIKES.contains(&written) && (n > 2 || in_district || placed(text, range.clone()) || (h.within.is_none() && placed_heard(&heard, i, n)))
             }
         };
         // A district heard in this call also admits its streets' short forms.
@@ -447,6 +458,16 @@ mod tests {
         assert_eq!(loc("良好的信誉和市场营销环境"), (None, None));
         assert_eq!(loc("我市城区部分桥梁"), (None, None));
         assert_eq!(loc("长安西路边防支队"), (None, None));
+    }
+
+    #[test]
+    fn a_district_is_placed_by_markers_that_were_misheard_too() {
+        // 曲 for 区, 施 for 是, and an operator's 某 after the district.
+        assert_eq!(loc("市民反映舜义曲某村闲置厂房").0.as_deref(), Some("顺义区"));
+        assert_eq!(loc("户口已落丰太如何办理").0.as_deref(), Some("丰台区"));
+        assert_eq!(loc("举报昌评某寸有人无证经营").0.as_deref(), Some("昌平区"));
+        // A street's short form is not heard that way: 开始清园 is no 清源.
+        assert_eq!(loc("八点多就开始清园了"), (None, None));
     }
 
     #[test]

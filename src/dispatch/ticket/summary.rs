@@ -36,6 +36,9 @@ const REQUEST_OPENERS: &[&str] = &["麻烦你们", "麻烦您", "麻烦", "我�
 /// note starts with who called (市民反映), which the ticket does not repeat.
 const OPENERS: &[&str] = &["市民来电反映", "市民来电称", "市民反映", "市民举报", "市民称", "来电人反映", "来电人称", "来电咨询", "来电反映", "我要反映", "我想反映", "我反映", "我要投诉", "我想投诉", "投诉", "反映", "就是说", "就是", "那个", "这个", "然后", "而且", "现在", "我家", "我们", "咱们", "我", "嗯", "啊"];
 
+/// Words of a caller's that a ticket's request does not repeat.
+const CALLERS_WORDS: &[&str] = &["我", "他", "她", "你", "这个", "那个", "或者", "能"];
+
 /// Verbs a request is typed with, most specific first.
 const REQUEST_VERBS: &[&str] = &[
     "查处", "取缔", "拆除", "关停", "制止", "整改", "维修", "修复", "疏通", "清理", "清运", "退款", "退费", "退钱", "赔偿", "返还", "支付", "发放", "补办", "办理", "更换", "恢复",
@@ -187,7 +190,9 @@ fn ask(ticket: &Ticket) -> Option<String> {
         rest = &rest[o.len()..];
     }
     let rest = rest.trim_end_matches(['一', '下', '吧', '啊', '呢', '了']).trim_start_matches(['，', ',']);
-    if (2..=10).contains(&rest.chars().count()) && !rest.contains(['，', ',']) && REQUEST_VERBS.iter().any(|v| rest.contains(v)) {
+    // The caller's own words (帮我协调退款, 让他停工拆除) are typed as the verb alone.
+    let callers_words = CALLERS_WORDS.iter().any(|w| rest.contains(w));
+    if (2..=10).contains(&rest.chars().count()) && !rest.contains(['，', ',']) && !callers_words && REQUEST_VERBS.iter().any(|v| rest.contains(v)) {
         return Some(format!("要求{rest}"));
     }
     let verb = REQUEST_VERBS.iter().find(|v| request.text.contains(**v)).copied();
@@ -196,7 +201,9 @@ fn ask(ticket: &Ticket) -> Option<String> {
 }
 
 /// The summary, or None when the call says too little to write one.
-pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword], appeal: Option<&str>) -> Option<String> {
+/// `caller` is the caller's words only (the whole text when no operator speaks): the operator's
+/// questions (您的诉求是) are no matter, though the operator's restatement is read from `text`.
+pub fn compose(text: &str, caller: &str, ticket: &Ticket, keywords: &[Keyword], appeal: Option<&str>) -> Option<String> {
     let place: String = match &ticket.address {
         Some(a) => {
             // The most specific place said: a named park or mall beats the street it is in.
@@ -209,9 +216,9 @@ pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword], appeal: Option
     // both, the call's own key clause.
     let places = place_parts(ticket);
     let restated = restated_matter(text).map(|m| without_places(&m, &places));
-    let mut what: String = match restated.filter(|m| m.chars().count() >= 3).or_else(|| super::matters::named(text).map(str::to_string)) {
+    let mut what: String = match restated.filter(|m| m.chars().count() >= 3).or_else(|| super::matters::named(caller).map(str::to_string)) {
         Some(matter) => matter,
-        None => key_matter(text, ticket, keywords).unwrap_or_default().chars().take(MAX_MATTER_CHARS).collect(),
+        None => key_matter(caller, ticket, keywords).unwrap_or_default().chars().take(MAX_MATTER_CHARS).collect(),
     };
     let short_places: Vec<String> = places.iter().map(|p| super::address::short_name(p).to_string()).collect();
     if let Some(subject) = ticket.subject.as_ref().and_then(|s| leading_subject(&s.text, &short_places)) {
@@ -239,7 +246,7 @@ pub fn compose(text: &str, ticket: &Ticket, keywords: &[Keyword], appeal: Option
         }
         // Praise names who is praised, not the trouble they fixed.
         Some("praise") => {
-            if let Some(praised) = praised(text) {
+            if let Some(praised) = praised(caller) {
                 what = format!("表扬{praised}");
                 tail.clear();
             }
