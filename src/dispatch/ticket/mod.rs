@@ -15,9 +15,9 @@ pub mod matters;
 pub mod phrases;
 pub mod summary;
 
-use serde::Serialize;
-
 use std::ops::Range;
+
+use serde::Serialize;
 
 use crate::text::{Keyword, Location, PiiKind, Speaker, Turn};
 
@@ -63,7 +63,8 @@ pub struct Ticket {
     /// The shop, company, estate management, project or facility the call is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<Span>,
-    /// What the caller asks for (诉求).
+    /// What the caller asks for (诉求): the action asked (尽快派人把路灯修好), without who asks,
+    /// the ask word or an office that is only the one asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<Span>,
     /// Sums owed, lost or paid, with their unit, as said.
