@@ -18,7 +18,7 @@ pub mod sound;
 pub use error::TextError;
 pub use idf::{build_idf_table, IdfStats};
 pub use keywords::Keyword;
-pub use normalize::{normalize_transcript, NormalizedTranscript, Speaker, Turn};
+pub use normalize::{caller_view, normalize_transcript, NormalizedTranscript, Speaker, Turn};
 pub use pii::{mask_pii, MaskedText, PiiKind};
 pub use pipeline::{PreparedTranscript, TextPipeline};
 pub use places::{Gazetteer, Location, DEFAULT_GAZETTEER};

@@ -70,6 +70,14 @@ pub fn normalize_transcript(raw: &str) -> NormalizedTranscript {
     NormalizedTranscript { text, turns }
 }
 
+/// The caller's turns joined, for a dialogue (one with an operator's turn and a caller's); None
+/// for a transcript with no operator or no caller, whose text is read whole.
+pub fn caller_view(turns: &[Turn]) -> Option<String> {
+    let callers = || turns.iter().filter(|t| t.speaker != Speaker::Agent);
+    let has_agent = turns.iter().any(|t| t.speaker == Speaker::Agent);
+    (has_agent && callers().next().is_some()).then(|| join_turns(callers()))
+}
+
 /// Joins turn texts so that turn boundaries stay sentence boundaries for the segmenter and encoder.
 pub(crate) fn join_turns<'a>(turns: impl IntoIterator<Item = &'a Turn>) -> String {
     let mut text = String::new();

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::TextError;
 use super::keywords::Keyword;
-use super::normalize::{join_turns, normalize_transcript, Speaker, Turn};
+use super::normalize::{caller_view, normalize_transcript, Turn};
 use super::pii::{mask_pii, PiiKind};
 use super::segment::Segmenter;
 
@@ -39,12 +39,10 @@ impl PreparedTranscript {
     /// the caller's matter, said late, falls outside. The lexical features still read every turn.
     /// A transcript without an operator's turn, or an older recipe, is read whole.
     pub fn encoder_text(&self, caller_turns: bool) -> Cow<'_, str> {
-        let has_agent = self.turns.iter().any(|t| t.speaker == Speaker::Agent);
-        let callers = || self.turns.iter().filter(|t| t.speaker != Speaker::Agent);
-        if !caller_turns || !has_agent || callers().next().is_none() {
-            return Cow::Borrowed(&self.text);
+        match caller_view(&self.turns).filter(|_| caller_turns) {
+            Some(callers) => Cow::Owned(callers),
+            None => Cow::Borrowed(&self.text),
         }
-        Cow::Owned(join_turns(callers()))
     }
 }
 

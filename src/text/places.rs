@@ -121,14 +121,13 @@ fn firmly_placed_heard(heard: &HeardText, at: usize, n: usize) -> bool {
 }
 
 /// As [`placed`] for a district's short form, by the sound of the words around (a street's short
-/// form is too easily heard in other words: 开始清园 is no 清源): an engine mishears the markers as well as the
-/// name (施砼州 is 是通州, 房闪瞿 is 房山区, 落丰太 is 落丰台), and an operator's note says 某
-/// after one (通洲某村).
+/// form is too easily heard in other words: 开始清园 is no 清源): [`firmly_placed_heard`]'s
+/// markers and more, since an engine mishears the markers as well as the name (施砼州 is 是通州,
+/// 房闪瞿 is 房山区, 落丰太 is 落丰台), and an operator's note says 某 after one (通洲某村).
 fn placed_heard(heard: &HeardText, at: usize, n: usize) -> bool {
     let sound = |i: usize| heard.sound_at(i);
-    let before = at.checked_sub(1).and_then(sound).is_some_and(|s| matches!(s, "zai" | "zhu" | "shi" | "qu" | "dao" | "cong" | "hui" | "luo"));
-    let after = matches!(sound(at + n), Some("qu" | "mou")) || (matches!(sound(at + n), Some("na" | "zhe")) && matches!(sound(at + n + 1), Some("bian" | "kuai" | "er")));
-    before || after
+    let before = at.checked_sub(1).and_then(sound).is_some_and(|s| matches!(s, "shi" | "qu" | "dao" | "cong" | "hui" | "luo"));
+    firmly_placed_heard(heard, at, n) || before || matches!(sound(at + n), Some("qu" | "mou"))
 }
 
 fn short_form(name: &str) -> Option<&str> {

@@ -142,6 +142,12 @@ fn is_han(c: char) -> bool {
 /// phrase (云景里3号楼, 云景里小区, 云景里的). 冰柜里停电 is no estate.
 const AFTER_LI: &[&str] = &["小区", "社区", "号", "楼", "的", "这", "那", "住", "是", "，", "。", "、", " ", "东", "西", "南", "北"];
 
+/// Whether what follows a bare ending (里, 园) lets it end a name: nothing, a number, or one of
+/// `allowed` (楼, 小区, a comma ...).
+fn ends_name(after: &str, allowed: &[&str]) -> bool {
+    after.is_empty() || starts_with_number(after) || allowed.iter().any(|a| after.starts_with(a))
+}
+
 /// Whether a building's or door's number comes next: 3号楼, or 十五号楼 as speech-to-text writes it.
 fn starts_with_number(after: &str) -> bool {
     let numerals = after.chars().take_while(|c| "一二三四五六七八九十".contains(*c)).count();
@@ -189,7 +195,7 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
             // A bare 园 ends an estate's name (康顺园, 育芳园) where a building, a number or the
             // end of a phrase follows, but 公园, 幼儿园 and 果园 are no estates.
             if let Some(suffix) = m.get(2).filter(|s| s.as_str() == "园") {
-                return !text[..suffix.start()].ends_with(NOT_BEFORE_YUAN) && (after.is_empty() || starts_with_number(after) || AFTER_YUAN.iter().any(|a| after.starts_with(a)));
+                return !text[..suffix.start()].ends_with(NOT_BEFORE_YUAN) && ends_name(after, AFTER_YUAN);
             }
             // 里 ends an estate's name (云景里, 角门东里), but 家里 and 夜里 are no places.
             let Some(suffix) = m.get(2).filter(|s| s.as_str() == "里") else { return true };
@@ -197,7 +203,7 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
             let numbered = text[..suffix.start()].ends_with(|c: char| "东西南北中一二三四五六七八九十".contains(c));
             m.get(3).is_some()
                 || numbered
-                || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && (after.is_empty() || starts_with_number(after) || AFTER_LI.iter().any(|a| after.starts_with(a))))
+                || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && ends_name(after, AFTER_LI))
         })
         .filter_map(|m| named(text, &m, 3))
         .map(|(s, e)| (with_place_before(text, s, places), e))

@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::text::{Keyword, Location, PiiKind, Speaker, Turn};
+use crate::text::{caller_view, Keyword, Location, PiiKind, Speaker, Turn};
 
 pub use address::TicketAddress;
 
@@ -89,8 +89,7 @@ pub struct Ticket {
 /// call's keywords (best first) and its appeal type when known ("consultation", "praise" ...).
 pub fn fill(masked: &str, turns: &[Turn], location: &Location, pii: &[PiiKind], keywords: &[Keyword], appeal: Option<&str>) -> Ticket {
     let address = address::find(masked, location);
-    let turns = turn_ranges(masked, turns);
-    let request = phrases::request(masked, &turns);
+    let request = phrases::request(masked, &turn_ranges(masked, turns));
     let subject = phrases::subject(masked, &location.evidence);
     let contact: Vec<PiiKind> = [PiiKind::Phone, PiiKind::IdCard].into_iter().filter(|k| pii.contains(k)).collect();
     let mut ticket = Ticket {
@@ -104,9 +103,9 @@ pub fn fill(masked: &str, turns: &[Turn], location: &Location, pii: &[PiiKind], 
         subject,
         request,
     };
-    let caller: Vec<&str> = turns.iter().filter(|(s, _)| *s != Speaker::Agent).map(|(_, r)| &masked[r.clone()]).collect();
-    let caller = if caller.len() < turns.len() && !caller.is_empty() { caller.join("。") } else { masked.to_string() };
-    ticket.summary = summary::compose(masked, &caller, &ticket, keywords, appeal);
+    // The caller's words, as the encoder reads a dialogue.
+    let caller = caller_view(turns);
+    ticket.summary = summary::compose(masked, caller.as_deref().unwrap_or(masked), &ticket, keywords, appeal);
     ticket
 }
 
