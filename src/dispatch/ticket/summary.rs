@@ -29,6 +29,18 @@ const PROBLEM_CUES: &[&str] = &[
 /// Longest matter kept, in characters: the ticket names the matter, the transcript tells it.
 const MAX_MATTER_CHARS: usize = 20;
 
+/// Where a speech-to-text caller pauses: its punctuation is gone, and normalising drops the
+/// spaces between its phrases, so a long run breaks at these words instead.
+const FILLERS: &[&str] = &["那个", "就是", "嗯", "喂", "然后", "你好"];
+
+/// What a ticket asks for when the caller asked nothing in words: the matter says it (a lift
+/// out of order is to be mended, noise stopped). Every hand-written summary carries a request.
+const ASKS_BY_MATTER: &[(&str, &str)] = &[
+    ("扰民", "查处"), ("停水", "尽快恢复供水"), ("停电", "尽快恢复供电"), ("故障", "维修"), ("损坏", "维修"), ("不亮", "维修"), ("破损", "维修"), ("塌陷", "维修"),
+    ("缺失", "维修"), ("漏水", "维修"), ("不热", "维修"), ("拖欠", "追讨"), ("预付费", "退款"), ("押金", "退还押金"), ("退费", "退款"), ("垃圾清运", "清运"),
+    ("违法建设", "拆除"), ("被占用", "清理"), ("乱收费", "查处"), ("多收费", "查处"), ("倾倒", "查处"), ("遗撒", "查处"), ("直排", "查处"), ("占道", "查处"), ("黑车", "查处"),
+];
+
 /// Words a request opens with that its summary drops: 麻烦你们帮忙协调一下 -> 要求协调.
 const REQUEST_OPENERS: &[&str] = &["麻烦你们", "麻烦您", "麻烦", "我们", "我", "就是", "希望", "要求", "请求", "恳请", "请你们", "请", "能不能", "能否", "可不可以", "帮忙", "帮我们", "尽快", "赶紧", "你们", "有关部门", "相关部门", "过来", "来"];
 
@@ -137,7 +149,7 @@ fn key_matter(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Strin
     // Place names say where, not what: they do not make a clause the matter.
     let telling: Vec<&Keyword> = keywords.iter().filter(|k| !places.iter().any(|p| p.contains(k.word.as_str()))).collect();
     let mut best: Option<(f64, String)> = None;
-    for clause in text.split(CLAUSE_END).map(str::trim).filter(|c| c.chars().count() >= 3) {
+    for clause in clauses(text).into_iter().map(str::trim).filter(|c| c.chars().count() >= 3) {
         if NOT_MATTER.iter().any(|w| clause.contains(w)) || request.is_some_and(|r| clause.contains(r) || r.contains(clause)) {
             continue;
         }
@@ -156,6 +168,31 @@ fn key_matter(text: &str, ticket: &Ticket, keywords: &[Keyword]) -> Option<Strin
         }
     }
     best.map(|(_, m)| m)
+}
+
+/// A text's clauses: split at punctuation, and a run longer than a matter (speech-to-text has
+/// none) at the caller's fillers too.
+fn clauses(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for piece in text.split(CLAUSE_END) {
+        if piece.chars().count() <= MAX_MATTER_CHARS {
+            out.push(piece);
+            continue;
+        }
+        let (mut start, mut at) = (0, 0);
+        while let Some(c) = piece[at..].chars().next() {
+            match FILLERS.iter().find(|f| piece[at..].starts_with(**f)) {
+                Some(f) => {
+                    out.push(&piece[start..at]);
+                    at += f.len();
+                    start = at;
+                }
+                None => at += c.len_utf8(),
+            }
+        }
+        out.push(&piece[start..]);
+    }
+    out
 }
 
 /// The address parts a ticket already names.
@@ -233,7 +270,11 @@ pub fn compose(text: &str, caller: &str, ticket: &Ticket, keywords: &[Keyword], 
     if what.is_empty() {
         return None;
     }
-    let mut tail = ask(ticket).map(|a| format!("，{a}")).unwrap_or_default();
+    // An enquiry or praise that asks nothing is left without a request.
+    let asks_something = !matches!(appeal, Some("consultation" | "praise"));
+    let by_matter = || ASKS_BY_MATTER.iter().find(|(m, _)| what.contains(m)).map_or("处理", |(_, verb)| verb);
+    let asked = ask(ticket).or_else(|| asks_something.then(|| format!("要求{}", by_matter())));
+    let mut tail = asked.map(|a| format!("，{a}")).unwrap_or_default();
     match appeal {
         // An enquiry asks, it does not demand: 咨询子女入学, with no 要求处理 after it.
         Some("consultation") => {
@@ -310,6 +351,18 @@ mod tests {
         let t = fill(text, &[], &location, &[], &kw(&[("电线杆", 1.0), ("乱挂", 1.5)]), None);
         let s = t.summary.unwrap();
         assert!(s.contains("水泥电线杆") && !s.contains("别这么"), "{s}");
+    }
+
+    #[test]
+    fn speech_to_text_breaks_at_fillers_and_a_matter_asks_by_itself() {
+        let location = Location { district: Some("丰台区".into()), street: None, ..Location::default() };
+        // Normalising drops the spaces between the phrases: the fillers are the pauses left.
+        let text = "喂你好那个我是六里桥这边的就是我们小区那个垃圾桶天天满出来没人清嗯臭得不行";
+        let t = fill(text, &[], &location, &[], &kw(&[("垃圾桶", 1.0), ("六里桥", 1.2)]), None);
+        assert_eq!(t.summary.as_deref(), Some("丰台区垃圾清运不及时，要求清运"), "{:?}", t.summary);
+        assert_eq!(super::clauses("喂你好那个我们楼道里的灯坏了好几天了就是一直没人来修"), vec!["", "", "", "我们楼道里的灯坏了好几天了", "一直没人来修"]);
+        let t = fill("我们楼的电梯坏了三天了，老人上不去楼。", &[], &location, &[], &kw(&[("电梯", 1.0)]), None);
+        assert_eq!(t.summary.as_deref(), Some("丰台区电梯故障，要求维修"), "{:?}", t.summary);
     }
 
     #[test]
