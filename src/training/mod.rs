@@ -332,7 +332,7 @@ fn write_model_card(head: &ClassifierHead, dev: &EvalReport, test: Option<&EvalR
          A classifier head of hotline-triage predicting `{task}` ({n} classes) from a transcript.\n\n\
          ## Inputs\n\
          - multilingual-e5-small embedding (encoder checksum `{ck}`, `query: ` prefix, mean pooling, first {win} window(s) of {tok} tokens{view}), standardised;\n\
-         - TF-IDF over jieba words, word bigrams and character 1-3-grams ({feats} features, chosen by document frequency on train);\n\
+         - TF-IDF over jieba words, word bigrams, character 1-3-grams and pairs of the characters' sounds ({feats} features, a third from each family, the terms said most often on train first);\n\
          - one linear layer over both, trained with candle (AdamW, class-weighted cross-entropy, early stopping on dev macro-F1).\n\n\
          ## Data\n\
          `{path}` (sha256 `{sha}`), label field `{task}`. Rows: {rows}.\n\n\

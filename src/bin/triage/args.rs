@@ -460,7 +460,7 @@ pub struct TrainArgs {
     /// Inputs of the head: both, or one side alone (ablation).
     #[arg(long, value_enum, default_value_t)]
     pub features: hotline_triage::training::FeatureSet,
-    /// Lexical vocabulary size (most frequent terms on train).
+    /// Lexical vocabulary size: a third from each family (words and word pairs, characters, sounds), the terms said most often on train first.
     #[arg(long, default_value_t = 50_000)]
     pub max_features: usize,
     /// Minimum document frequency of a lexical term.
