@@ -49,7 +49,7 @@ const REQUEST_OPENERS: &[&str] = &["麻烦你们", "麻烦您", "麻烦", "我�
 const OPENERS: &[&str] = &["市民来电反映", "市民来电称", "市民反映", "市民举报", "市民称", "来电人反映", "来电人称", "来电咨询", "来电反映", "我要反映", "我想反映", "我反映", "我要投诉", "我想投诉", "投诉", "反映", "就是说", "就是", "那个", "这个", "然后", "而且", "现在", "我家", "我们", "咱们", "我", "嗯", "啊"];
 
 /// Words of a caller's that a ticket's request does not repeat.
-const CALLERS_WORDS: &[&str] = &["我", "他", "她", "你", "这个", "那个", "或者", "能"];
+const CALLERS_WORDS: &[&str] = &["我", "他", "她", "你", "这个", "那个", "或者", "能", "让", "给个"];
 
 /// Verbs a request is typed with, most specific first.
 const REQUEST_VERBS: &[&str] = &[
@@ -82,7 +82,10 @@ fn leading_subject<'a>(subject: &'a str, places: &[String]) -> Option<&'a str> {
     let clause_like = plain.chars().count() > 10 || ["开始", "依靠", "主要", "今年", "去年", "原来", "请问"].iter().any(|w| plain.contains(w));
     // 房山窦店 and 前门街道草厂 are places, which the summary already says.
     let a_place = places.iter().any(|p| p.chars().count() >= 2 && plain.contains(p.as_str()));
-    (plain.chars().count() >= 2 && !HANDLERS.contains(&plain) && !clause_like && !a_place).then_some(plain)
+    // A company named by its trade alone (燃气公司, 单车公司, or a slip of one: 燃汽公司) is who the
+    // caller turned to, like a handler; a proper name (金辉建筑劳务公司) is kept.
+    let trade_company = plain.strip_suffix("公司").is_some_and(|name| name.chars().count() <= 3);
+    (plain.chars().count() >= 2 && !HANDLERS.contains(&plain) && !trade_company && !clause_like && !a_place).then_some(plain)
 }
 
 /// Measure words between a count and its noun: 一棵大杨树, 七八根路灯.
@@ -326,6 +329,8 @@ mod tests {
         assert_eq!(super::leading_subject("七八根路灯", &[]), Some("路灯"));
         assert_eq!(super::leading_subject("八达岭长城停车场", &[]), Some("八达岭长城停车场"));
         assert_eq!(super::leading_subject("物业", &[]), None, "who the caller turned to is not the matter");
+        assert_eq!(super::leading_subject("燃汽公司", &[]), None, "a company named by its trade is who was called");
+        assert_eq!(super::leading_subject("金辉建筑劳务公司", &[]), Some("金辉建筑劳务公司"));
     }
 
     #[test]
