@@ -1,8 +1,9 @@
 //! The ticket's one-line summary in the 12345 style, place + matter + request
 //! (朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处), built from the fields, the matter (as the
 //! operator restated it to the caller, else as operators name it ([`super::matters`]), else the
-//! call's key clause), and the request. No generative model: every word comes from the call or
-//! from those two short lists.
+//! call's key clause), and the request (as the caller put it, else as the matter implies it:
+//! [`ASKS_BY_MATTER`]). No generative model: every word comes from the call or from these short
+//! lists.
 
 use std::sync::LazyLock;
 
