@@ -2,7 +2,7 @@
 //! (朝阳区望京西园三区楼下烧烤店油烟扰民，要求查处), built from the fields, the matter (as the
 //! operator restated it to the caller, else as operators name it ([`super::matters`]), else the
 //! call's key clause), and the request (as the caller put it, else as the matter implies it:
-//! [`ASKS_BY_MATTER`]). No generative model: every word comes from the call or from these short
+//! `ASKS_BY_MATTER`). No generative model: every word comes from the call or from these short
 //! lists.
 
 use std::sync::LazyLock;
