@@ -68,7 +68,14 @@ const REQUEST_CUES: &[(&str, &str)] = &[
 
 /// Bodies that handle many matters: named alone, they are who the caller turned to, not what
 /// the matter is about (物业 in 找过物业), so the summary does not put them before the matter.
-const HANDLERS: &[&str] = &["物业", "物业公司", "燃气公司", "然气公司", "热力公司", "供热公司", "供电所", "供电公司", "房管所", "居委会", "村委会", "社区", "商场", "开发商"];
+/// Companies named by their trade are found by [`handler`], not listed.
+const HANDLERS: &[&str] = &["物业", "供电所", "房管所", "居委会", "村委会", "社区", "商场", "开发商"];
+
+/// Whether a subject is a handler: one of [`HANDLERS`], or a company named by its trade alone
+/// (燃气公司, 单车公司, or a slip of one: 燃汽公司). A proper name (金辉建筑劳务公司) is no handler.
+fn handler(subject: &str) -> bool {
+    HANDLERS.contains(&subject) || subject.strip_suffix("公司").is_some_and(|trade| trade.chars().count() <= 3)
+}
 
 /// A subject as a summary may lead with it: a proper name or a plain noun, without the count
 /// a caller put before it (棵大杨树, 约二十盏路灯).
@@ -83,10 +90,7 @@ fn leading_subject<'a>(subject: &'a str, places: &[String]) -> Option<&'a str> {
     let clause_like = plain.chars().count() > 10 || ["开始", "依靠", "主要", "今年", "去年", "原来", "请问"].iter().any(|w| plain.contains(w));
     // 房山窦店 and 前门街道草厂 are places, which the summary already says.
     let a_place = places.iter().any(|p| p.chars().count() >= 2 && plain.contains(p.as_str()));
-    // A company named by its trade alone (燃气公司, 单车公司, or a slip of one: 燃汽公司) is who the
-    // caller turned to, like a handler; a proper name (金辉建筑劳务公司) is kept.
-    let trade_company = plain.strip_suffix("公司").is_some_and(|name| name.chars().count() <= 3);
-    (plain.chars().count() >= 2 && !HANDLERS.contains(&plain) && !trade_company && !clause_like && !a_place).then_some(plain)
+    (plain.chars().count() >= 2 && !handler(plain) && !clause_like && !a_place).then_some(plain)
 }
 
 /// Measure words between a count and its noun: 一棵大杨树, 七八根路灯.
