@@ -206,6 +206,9 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
                 || (!text[..suffix.start()].ends_with(NOT_BEFORE_LI) && ends_name(after, AFTER_LI))
         })
         .filter_map(|m| named(text, &m, 3))
+        .map(|(s, e)| (whole_generic_name(text, s, e), e))
+        // 两个月小区里 names no estate: a name before 小区 has two characters at least.
+        .filter(|&(s, e)| ["小区", "社区"].iter().find_map(|x| text[s..e].strip_suffix(x)).is_none_or(|core| core.chars().count() >= 2))
         .map(|(s, e)| (with_place_before(text, s, places), e))
         // A district or town said just before the estate is not part of its name: 海淀上地西里.
         .map(|(s, e)| strip_places(text, s, e, places, district))
@@ -227,6 +230,19 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
     let block = |&(s, e): &(usize, usize)| text[s..e].ends_with(['区', '期', '组', '里']) as usize;
     let fuller = found.iter().copied().filter(|&(s, e)| text[s..e].contains(first_text)).max_by_key(|&(s, e)| (e - s, std::cmp::Reverse(s))).unwrap_or(first);
     Some(if block(&fuller) == 0 { found.iter().copied().find(|r| block(r) == 1).unwrap_or(fuller) } else { fuller })
+}
+
+/// A name that is only endings (家园小区: the regex read 新城 of 新城家园小区 as an estate of its
+/// own and left 家园小区) starts where the name before it starts.
+fn whole_generic_name(text: &str, s: usize, e: usize) -> usize {
+    let name = &text[s..e];
+    let core = ["小区", "社区"].iter().find_map(|x| name.strip_suffix(x)).unwrap_or(name);
+    if !GENERIC.contains(&core) {
+        return s;
+    }
+    let from = text[..s].char_indices().rev().take(6).last().map_or(s, |(i, _)| i);
+    let start = start_of_name(text, from..s);
+    if text[start..s].chars().count() >= 2 && text[start..s].chars().all(is_han) { start } else { s }
 }
 
 /// Words an estate's name never holds.
@@ -674,6 +690,14 @@ mod tests {
         assert_eq!(part(&address("我住在十八层，电梯坏了").estate), None);
         let a = at("我是东城区交道口街道的，家住菊儿胡同。", "东城区", "交道口街道");
         assert_eq!((part(&a.estate), part(&a.road)), (None, Some("菊儿胡同")));
+    }
+
+    #[test]
+    fn a_name_is_more_than_its_ending() {
+        let a = at("我住平谷兴谷街道的兴谷家园，最近两个月小区里来了一群流浪狗", "平谷区", "兴谷街道");
+        assert_eq!(part(&a.estate), Some("兴谷家园"), "两个月小区里 names no estate");
+        let a = at("我是延庆香水园这边的就是庆园街那个新城家园小区我们小区里头有流浪狗", "延庆区", "香水园街道");
+        assert_eq!(part(&a.estate), Some("新城家园小区"));
     }
 
     #[test]

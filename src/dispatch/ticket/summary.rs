@@ -39,7 +39,7 @@ const FILLERS: &[&str] = &["那个", "就是", "嗯", "喂", "然后", "你好"]
 const ASKS_BY_MATTER: &[(&str, &str)] = &[
     ("扰民", "查处"), ("停水", "尽快恢复供水"), ("停电", "尽快恢复供电"), ("故障", "维修"), ("损坏", "维修"), ("不亮", "维修"), ("破损", "维修"), ("塌陷", "维修"),
     ("缺失", "维修"), ("漏水", "维修"), ("不热", "维修"), ("拖欠", "追讨"), ("预付费", "退款"), ("押金", "退还押金"), ("退费", "退款"), ("垃圾清运", "清运"),
-    ("违法建设", "拆除"), ("被占用", "清理"), ("乱收费", "查处"), ("多收费", "查处"), ("倾倒", "查处"), ("遗撒", "查处"), ("直排", "查处"), ("占道", "查处"), ("黑车", "查处"),
+    ("违法建设", "拆除"), ("被占用", "清理"), ("困人", "紧急救援"), ("不拴绳", "管理"), ("未通气", "尽快通气"), ("停暖", "尽快恢复供暖"), ("乱收费", "查处"), ("多收费", "查处"), ("倾倒", "查处"), ("遗撒", "查处"), ("直排", "查处"), ("占道", "查处"), ("黑车", "查处"),
 ];
 
 /// Words a request opens with that its summary drops: 麻烦你们帮忙协调一下 -> 要求协调.
@@ -72,14 +72,22 @@ const REQUEST_CUES: &[(&str, &str)] = &[
 const HANDLERS: &[&str] = &["物业", "供电所", "房管所", "居委会", "村委会", "社区", "商场", "开发商"];
 
 /// Whether a subject is a handler: one of [`HANDLERS`], or a company named by its trade alone
-/// (燃气公司, 单车公司, or a slip of one: 燃汽公司). A proper name (金辉建筑劳务公司) is no handler.
+/// (燃气公司, 单车公司, a slip of one: 燃汽公司, or a city-wide trade: 北京燃气公司). A proper name
+/// (金辉建筑劳务公司) is no handler.
 fn handler(subject: &str) -> bool {
-    HANDLERS.contains(&subject) || subject.strip_suffix("公司").is_some_and(|trade| trade.chars().count() <= 3)
+    // 得等供电所 and 督促热力公司 are a handler with the caller's words stuck to its front.
+    HANDLERS.iter().any(|h| subject.ends_with(h))
+        || subject.strip_suffix("公司").is_some_and(|trade| trade.chars().count() <= 3 || TRADES.iter().any(|t| trade.ends_with(t)))
 }
+
+/// Trades whose companies serve a whole city: 北京燃气公司 is who the caller turned to.
+const TRADES: &[&str] = &["燃气", "热力", "供电", "电力", "自来水", "供水", "公交", "地铁", "快递", "电信", "移动", "联通"];
 
 /// A subject as a summary may lead with it: a proper name or a plain noun, without the count
 /// a caller put before it (棵大杨树, 约二十盏路灯).
 fn leading_subject<'a>(subject: &'a str, places: &[String]) -> Option<&'a str> {
+    // 一路公交车 is "a bus", no route.
+    let subject = subject.strip_prefix("一路").unwrap_or(subject);
     let count = subject.trim_start_matches('约').trim_start_matches(|c: char| "一二两三四五六七八九十几好多".contains(c) || c.is_ascii_digit());
     // After a count any measure word goes (七八根路灯); alone only those no name starts with
     // (棵大杨树, but 家乐福超市).
@@ -87,14 +95,15 @@ fn leading_subject<'a>(subject: &'a str, places: &[String]) -> Option<&'a str> {
         true => count.strip_prefix(CLASSIFIERS).unwrap_or(subject),
         false => count.strip_prefix(['棵', '盏', '根']).unwrap_or(count),
     };
-    let clause_like = plain.chars().count() > 10 || ["开始", "依靠", "主要", "今年", "去年", "原来", "请问"].iter().any(|w| plain.contains(w));
+    let clause_like = plain.chars().count() > 10 || ["开始", "依靠", "主要", "今年", "去年", "原来", "请问", "不敢"].iter().any(|w| plain.contains(w));
     // 房山窦店 and 前门街道草厂 are places, which the summary already says.
     let a_place = places.iter().any(|p| p.chars().count() >= 2 && plain.contains(p.as_str()));
     (plain.chars().count() >= 2 && !handler(plain) && !clause_like && !a_place).then_some(plain)
 }
 
-/// Measure words between a count and its noun: 一棵大杨树, 七八根路灯.
-const CLASSIFIERS: &[char] = &['棵', '盏', '辆', '家', '座', '个', '根', '台', '只', '条', '间'];
+/// Measure words between a count and its noun: 一棵大杨树, 七八根路灯. Not 路: 892路公交车 keeps
+/// its number.
+const CLASSIFIERS: &[char] = &['棵', '盏', '辆', '家', '座', '个', '根', '台', '只', '条', '间', '颗'];
 
 /// The subject and the matter in one phrase, without saying a word twice: 顺安驾校 and
 /// 驾校服务纠纷 make 顺安驾校服务纠纷, 大杨树 and 树木倾斜隐患 大杨树倾斜隐患; a bare noun the matter
@@ -125,11 +134,16 @@ static RESTATED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"您(?:是)?(?:要|想)?(?:反映|反应|举报|投诉|咨询)(?:的)?(?:是)?(?:关于)?([^。？！?!，,]{3,30}?)(?:的问题|问题|的情况|的事情|的事|是吧|对吧|对吗)").expect("restatement pattern")
 });
 
+/// The operator's last restatement: in a long call the first guess (就医方面的问题) is often
+/// corrected once the caller has told the matter.
 fn restated_matter(text: &str) -> Option<String> {
-    RESTATED
+    let mut found: Vec<(usize, String)> = RESTATED
         .captures_iter(text)
-        .map(|c| c[1].trim_end_matches('是').to_string())
-        .find(|m| !["什么", "哪", "吗", "怎么", "这个", "那个"].iter().any(|w| m.contains(w)))
+        .filter_map(|c| c.get(1).map(|m| (m.start(), m.as_str().trim_end_matches('是').to_string())))
+        .filter(|(_, m)| !["什么", "哪", "吗", "怎么", "这个", "那个", "方面"].iter().any(|w| m.contains(w)))
+        .collect();
+    found.sort_by_key(|(at, _)| *at);
+    found.pop().map(|(_, m)| m)
 }
 
 /// A matter without the place names the summary already starts with.
@@ -336,6 +350,10 @@ mod tests {
         assert_eq!(super::leading_subject("物业", &[]), None, "who the caller turned to is not the matter");
         assert_eq!(super::leading_subject("燃汽公司", &[]), None, "a company named by its trade is who was called");
         assert_eq!(super::leading_subject("金辉建筑劳务公司", &[]), Some("金辉建筑劳务公司"));
+        assert_eq!(super::leading_subject("得等供电所", &[]), None, "a handler with the caller's words before it");
+        assert_eq!(super::leading_subject("督促热力公司", &[]), None);
+        assert_eq!(super::leading_subject("一路公交车", &[]), Some("公交车"));
+        assert_eq!(super::leading_subject("892路公交车", &[]), Some("892路公交车"), "a route keeps its number");
     }
 
     #[test]
@@ -343,6 +361,8 @@ mod tests {
         assert_eq!(super::restated_matter("好的，您反映的是小区燃气配套未通的问题，我们转相关部门。").as_deref(), Some("小区燃气配套未通"));
         assert_eq!(super::restated_matter("您是想咨询门店牌匾标识设置规范是吧？").as_deref(), Some("门店牌匾标识设置规范"));
         assert_eq!(super::restated_matter("您反映的是什么问题？"), None, "a question is no restatement");
+        let late = "您是想咨询医保报销的问题吗？……好的，您反映的是检查费退费难的问题，我们转医院。";
+        assert_eq!(super::restated_matter(late).as_deref(), Some("检查费退费难"), "the last restatement, not the first guess");
     }
 
     #[test]
