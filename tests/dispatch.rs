@@ -92,6 +92,22 @@ fn the_result_has_the_contracted_shape() {
 }
 
 #[test]
+fn the_ticket_names_its_matter_and_where_it_came_from() {
+    // The shipped heads include the matter head; where the call says a listed matter's words the
+    // list names it, and the model's versions name the matter head.
+    let v = suggestion("市民：我是朝阳区望京的，楼下饭店油烟太大了");
+    assert_eq!(v["ticket"]["matter"]["name"], "油烟扰民", "{v:#}");
+    assert_eq!(v["ticket"]["matter"]["source"], "listed");
+    assert!(v["model"]["heads"].as_str().unwrap().contains("beijing-matter@"), "{v:#}");
+    // None of the list's words (no 油烟): the matter head reads the whole call.
+    let v = suggestion("市民：楼下那个烤串的每天晚上烟熏得我们不能开窗");
+    let m = &v["ticket"]["matter"];
+    assert_eq!((m["name"].as_str(), m["source"].as_str()), (Some("油烟扰民"), Some("learned")), "{m:#}");
+    assert!(m["score"].as_f64().unwrap() >= 0.3);
+    assert!(v["ticket"]["summary"].as_str().unwrap().contains("油烟扰民"), "{v:#}");
+}
+
+#[test]
 fn jsonl_reports_bad_lines_and_classifies_the_rest() {
     let input = "{\"id\": \"ok\", \"text\": \"暖气不热，家里才十五度\"}\nnot json\n{\"id\": \"empty\", \"text\": \"\"}\n";
     let out = classify(&["--jsonl"], input);

@@ -36,6 +36,7 @@ use crate::text::{Keyword, PiiKind, PreparedTranscript, Speaker, Turn};
         routes::ClassifyRequest, routes::ClassifyResponse, routes::BatchRequest, routes::BatchResponse,
         ErrorBody, ErrorDetail, DispatchSuggestion, ScoredTopic, ScoredDepartment, Dispatch, AppealType,
         crate::dispatch::ticket::Ticket, crate::dispatch::ticket::TicketAddress, crate::dispatch::ticket::Span, crate::dispatch::ticket::Vulnerable,
+        crate::dispatch::ticket::Matter, crate::dispatch::ticket::MatterSource,
         ModelVersions, Taxonomy, Topic, Department, PreparedTranscript, Turn, Speaker, PiiKind, Keyword,
         FeedbackRecord, crate::feedback::TicketForm, feedback::FeedbackReceipt, FeedbackStats, CorrectedDepartment, DepartmentCount, SimilarCase,
         cases::HotspotsResponse, cases::MergeRequest, cases::MergeReceipt, HotSpot, HotSpotExample, Related, RelatedCase,

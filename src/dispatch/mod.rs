@@ -40,6 +40,9 @@ pub const URGENCY_HEAD: &str = "urgency";
 /// Optional: labels `110` / `119` / `120` / `none`, learned from urgent transcripts: the line for
 /// an emergency that no rule names.
 pub const HANDOFF_HEAD: &str = "handoff";
+/// Optional: the matter a ticket names (油烟扰民), learned from the hand-filled ticket sets: the
+/// summary's matter where the call says none of the list's words.
+pub const MATTER_HEAD: &str = "matter";
 
 /// Appeal types and their Chinese names, as the hotline uses them.
 pub const APPEAL_TYPES: &[(&str, &str)] =
@@ -119,6 +122,7 @@ pub struct DispatchModel {
     appeal: Option<ClassifierHead>,
     urgency: Option<ClassifierHead>,
     handoff: Option<ClassifierHead>,
+    matter: Option<ClassifierHead>,
     encoder: Encoder,
     pipeline: std::sync::Arc<TextPipeline>,
     gazetteer: Gazetteer,
@@ -151,6 +155,8 @@ impl DispatchModel {
         let urgency = if urgency_dir.is_dir() { Some(ClassifierHead::load(&urgency_dir)?) } else { None };
         let handoff_dir = paths.heads_dir.join(HANDOFF_HEAD);
         let handoff = if handoff_dir.is_dir() { Some(ClassifierHead::load(&handoff_dir)?) } else { None };
+        let matter_dir = paths.heads_dir.join(MATTER_HEAD);
+        let matter = if matter_dir.is_dir() { Some(ClassifierHead::load(&matter_dir)?) } else { None };
         let check_labels = |head: &ClassifierHead, known: &dyn Fn(&str) -> bool, what: &str| -> Result<(), DispatchError> {
             match head.meta.labels.iter().find(|l| !known(l)) {
                 Some(l) => Err(DispatchError::invalid(&head.dir, format!("predicts {what} {l:?}, which {} does not define", paths.taxonomy.display()))),
@@ -168,7 +174,10 @@ impl DispatchModel {
         if let Some(h) = &handoff {
             check_labels(h, &|l| l == "none" || HandoffLine::parse(l).is_some(), "hand-off line")?;
         }
-        let heads: Vec<&ClassifierHead> = [Some(&topic), Some(&department), appeal.as_ref(), urgency.as_ref(), handoff.as_ref()].into_iter().flatten().collect();
+        if let Some(m) = &matter {
+            check_labels(m, &ticket::matters::is_listed, "matter")?;
+        }
+        let heads: Vec<&ClassifierHead> = [Some(&topic), Some(&department), appeal.as_ref(), urgency.as_ref(), handoff.as_ref(), matter.as_ref()].into_iter().flatten().collect();
         let recipe = department.meta.recipe.clone();
         for h in &heads {
             if h.meta.recipe != recipe {
@@ -189,7 +198,7 @@ impl DispatchModel {
             heads: heads.iter().map(|h| format!("{}@{}", h.meta.name, h.meta.training["date_unix"])).collect::<Vec<_>>().join(","),
             taxonomy: format!("{} {}", taxonomy.name, taxonomy.version),
         };
-        Ok(DispatchModel { taxonomy, topic, department, appeal, urgency, handoff, encoder, pipeline, gazetteer, weights: Weights::default(), versions })
+        Ok(DispatchModel { taxonomy, topic, department, appeal, urgency, handoff, matter, encoder, pipeline, gazetteer, weights: Weights::default(), versions })
     }
 
     /// Replace the evidence weights (from the `[ranking]` section of the configuration).
@@ -373,7 +382,12 @@ impl DispatchModel {
             AppealType { id, name, score: pred.probs[k] }
         });
         topics.truncate(top_k);
-        let ticket = ticket::fill(&p.text, &p.turns, &location, &p.pii, &p.keywords, appeal_type.as_ref().map(|a| a.id.as_str()));
+        let learned = self.matter.as_ref().map(|h| {
+            let pred = h.predict(embedding, &h.vocabulary.transform(&t));
+            let k = pred.best();
+            ticket::LearnedMatter { name: h.meta.labels[k].clone(), score: pred.probs[k] }
+        });
+        let ticket = ticket::fill(&p.text, &p.turns, &location, &p.pii, &p.keywords, appeal_type.as_ref().map(|a| a.id.as_str()), learned.as_ref());
         DispatchSuggestion {
             topics,
             departments,

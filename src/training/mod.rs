@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dataset::{read_dataset, Dataset, DatasetSpec, Split};
 pub use error::TrainError;
-pub use trainer::TrainerOptions;
+pub use trainer::{Fusion, TrainerOptions};
 
 use crate::model::head::{ClassifierHead, EmbeddingRecipe, HeadMetadata, MODEL_CARD_FILE};
 use crate::model::lexical::{terms, LexicalVocabulary, SparseVector};
@@ -333,7 +333,7 @@ fn write_model_card(head: &ClassifierHead, dev: &EvalReport, test: Option<&EvalR
          ## Inputs\n\
          - multilingual-e5-small embedding (encoder checksum `{ck}`, `query: ` prefix, mean pooling, first {win} window(s) of {tok} tokens{view}), standardised;\n\
          - TF-IDF over jieba words, word bigrams, character 1-3-grams and pairs of the characters' sounds ({feats} features, a third from each family, the terms said most often on train first);\n\
-         - one linear layer over both, trained with candle (AdamW, class-weighted cross-entropy, early stopping on dev macro-F1).\n\n\
+         - one linear layer over both, trained with candle (AdamW, class-weighted cross-entropy, early stopping on dev macro-F1){fit}.\n\n\
          ## Data\n\
          `{path}` (sha256 `{sha}`), label field `{task}`. Rows: {rows}.\n\n\
          ## Results\n\n\
@@ -349,6 +349,10 @@ fn write_model_card(head: &ClassifierHead, dev: &EvalReport, test: Option<&EvalR
         path = t["data"]["path"].as_str().unwrap_or("?"),
         sha = t["data"]["sha256"].as_str().unwrap_or("?"),
         rows = t["rows"],
+        fit = match t["log"]["embedding_share"].as_f64() {
+            Some(share) => format!("; each side fitted alone and their logits mixed, the embedding's share {share:.2} chosen on dev"),
+            None => String::new(),
+        },
     );
     card.push_str(&row("dev", dev));
     if let Some(test) = test {
@@ -524,6 +528,26 @@ mod tests {
         opts.out = dir.path().join("f32-only");
         train(&opts, &folder, &EncoderOptions::default(), &pipeline).unwrap();
         assert_eq!(both, ClassifierHead::load(&opts.out).unwrap().vocabulary.len());
+    }
+
+    #[test]
+    fn a_head_fitted_side_by_side_mixes_into_one_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (folder, pipeline, mut opts) = setup(dir.path(), FeatureSet::Both, &["title", "text"], 30);
+        opts.trainer.fusion = Fusion::Late;
+        opts.trainer.l2 = 1e-4;
+        let summary = train(&opts, &folder, &EncoderOptions::default(), &pipeline).unwrap();
+        assert!(summary.dev.accuracy >= 0.9, "dev accuracy {}", summary.dev.accuracy);
+        let head = ClassifierHead::load(&opts.out).unwrap();
+        let log = &head.meta.training["log"];
+        let share = log["embedding_share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{share}");
+        assert_eq!(log["sides"].as_array().unwrap().len(), 2, "each side's own log is kept");
+        // The shipped head is the usual one layer: it reloads and predicts as in training.
+        let data = read_dataset(&opts.data).unwrap();
+        let preds = predict_split(&head, &data, Split::Test, &folder, &EncoderOptions::default(), &pipeline, &opts.cache_dir).unwrap();
+        let report = evaluate(&head.meta.labels, &preds.gold, &preds.probs);
+        assert!((report.accuracy - summary.test.unwrap().accuracy).abs() < 1e-9);
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! Fitting the head's linear layer with candle: AdamW on a class-weighted cross-entropy,
-//! early stopping on dev macro-F1, the best epoch kept.
+//! Fitting the head's linear layer with candle: AdamW on a class-weighted cross-entropy with an
+//! optional L2 penalty, early stopping on dev macro-F1, the best epoch kept.
+//!
+//! With `Fusion::Late` each side (embedding, lexical) is fitted alone and their logits are mixed
+//! by a weight chosen on dev. Fitted together, the 384 dense inputs fit in a few epochs and early
+//! stopping ends the run before the sparse side has learnt much; apart, each stops at its own
+//! best epoch. The mix folds into one weight matrix per side, so the shipped head is unchanged.
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -21,12 +26,42 @@ pub struct TrainerOptions {
     /// Exponent on inverse class frequency for the loss weights: 0 = plain cross-entropy,
     /// 1 = fully balanced. In between helps macro-F1 without wrecking accuracy.
     pub class_balance: f64,
+    /// `λ` of a `λ/2 · ‖W‖²` penalty added to the loss (biases are not penalised). Unlike
+    /// AdamW's decoupled decay, it pulls rare terms' weights down in proportion to how little
+    /// the data supports them.
+    #[serde(default)]
+    pub l2: f64,
+    #[serde(default)]
+    pub fusion: Fusion,
     pub seed: u64,
+}
+
+/// How the two sides of a head are fitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// One layer over both sides, one early stop. The Beijing heads keep it: on the dev calls
+    /// late fusion gained nothing (docs/accuracy.md, "Late fusion").
+    Joint,
+    /// Each side alone, then their logits mixed by a weight chosen on dev: better on every one
+    /// of the letters' tasks, so the default.
+    #[default]
+    Late,
 }
 
 impl Default for TrainerOptions {
     fn default() -> Self {
-        TrainerOptions { epochs: 60, batch_size: 64, learning_rate: 0.01, weight_decay: 1e-4, patience: 12, class_balance: 0.5, seed: 17 }
+        TrainerOptions {
+            epochs: 60,
+            batch_size: 64,
+            learning_rate: 0.01,
+            weight_decay: 1e-4,
+            patience: 12,
+            class_balance: 0.5,
+            l2: 0.0,
+            fusion: Fusion::Late,
+            seed: 17,
+        }
     }
 }
 
@@ -43,6 +78,11 @@ pub struct TrainingLog {
     pub best_epoch: usize,
     pub best_dev_macro_f1: f64,
     pub dev_macro_f1_by_epoch: Vec<f64>,
+    /// Late fusion only: the embedding side's share of the logits, and each side's own log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_share: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sides: Vec<TrainingLog>,
 }
 
 struct Layer {
@@ -52,8 +92,11 @@ struct Layer {
 }
 
 fn dense_batch(rows: &[&SparseVector], features: usize) -> candle_core::Result<Tensor> {
-    // A head may have no lexical or no embedding side; one zero column keeps the shapes valid.
-    let features = features.max(1);
+    // A head may have no lexical or no embedding side (or late fusion fits one side alone);
+    // one zero column keeps the shapes valid.
+    if features == 0 {
+        return Tensor::zeros((rows.len(), 1), DType::F32, &Device::Cpu);
+    }
     let mut data = vec![0f32; rows.len() * features];
     for (r, row) in rows.iter().enumerate() {
         for &(f, x) in row.iter() {
@@ -104,6 +147,15 @@ fn shuffle(indices: &mut [usize], seed: &mut u64) {
     }
 }
 
+/// What every fit of one head shares: the data, the labels and the options.
+#[derive(Clone, Copy)]
+struct Problem<'a> {
+    train: &'a Inputs<'a>,
+    dev: &'a Inputs<'a>,
+    labels: &'a [String],
+    options: &'a TrainerOptions,
+}
+
 /// Train; returns the parameters of the best dev epoch (embedding mean/std left empty for
 /// the caller to fill).
 pub fn fit(
@@ -114,6 +166,67 @@ pub fn fit(
     features: usize,
     options: &TrainerOptions,
 ) -> Result<(HeadParameters, TrainingLog), TrainError> {
+    let problem = Problem { train, dev, labels, options };
+    let (we, wl, b, log) = if options.fusion == Fusion::Late && dim > 0 && features > 0 {
+        fit_late(&problem, dim, features)?
+    } else {
+        fit_layer(&problem, dim, features)?
+    };
+    // Drop the placeholder column of an absent side.
+    let we = we.narrow(1, 0, dim)?;
+    let wl = wl.narrow(1, 0, features)?;
+    let params = HeadParameters {
+        embedding_weight: we.contiguous()?.flatten_all()?.to_vec1()?,
+        // Stored features × classes, the layout sparse inference wants, in f16 as shipped.
+        lexical_weight: wl.t()?.contiguous()?.to_dtype(candle_core::DType::F16)?.flatten_all()?.to_vec1()?,
+        bias: b.to_vec1()?,
+        embedding_mean: Vec::new(),
+        embedding_std: Vec::new(),
+    };
+    Ok((params, log))
+}
+
+/// Each side fitted alone, then `share · embedding + (1 - share) · lexical` with the share that
+/// scores best on dev macro-F1 (ties to the even mix). Weights come back with a placeholder
+/// column on neither side, as `fit_layer` returns them.
+fn fit_late(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, Tensor, Tensor, TrainingLog), TrainError> {
+    let (labels, dev) = (problem.labels, problem.dev);
+    let (we, _, be, log_e) = fit_layer(problem, dim, 0)?;
+    let (_, wl, bl, log_l) = fit_layer(problem, 0, features)?;
+    let dev_e = Layer { we: Var::from_tensor(&we)?, wl: Var::zeros((labels.len(), 1), DType::F32, &Device::Cpu)?, b: Var::from_tensor(&be)? }.predict_logits(dev, dim, 0)?;
+    let dev_l = Layer { we: Var::zeros((labels.len(), 1), DType::F32, &Device::Cpu)?, wl: Var::from_tensor(&wl)?, b: Var::from_tensor(&bl)? }.predict_logits(dev, 0, features)?;
+    let mut best: (f64, f64) = (f64::NEG_INFINITY, 0.5);
+    for step in 0..=20 {
+        let share = step as f64 / 20.0;
+        let probs: Vec<Vec<f32>> = dev_e
+            .iter()
+            .zip(&dev_l)
+            .map(|(e, l)| {
+                let mixed: Vec<f32> = e.iter().zip(l).map(|(a, b)| share as f32 * a + (1.0 - share as f32) * b).collect();
+                crate::model::probability::softmax(&mixed, 1.0)
+            })
+            .collect();
+        let f1 = evaluate(labels, dev.gold, &probs).macro_f1;
+        if f1 > best.0 + 1e-9 || ((f1 - best.0).abs() <= 1e-9 && (share - 0.5).abs() < (best.1 - 0.5).abs()) {
+            best = (f1, share);
+        }
+    }
+    let share = best.1;
+    let log = TrainingLog {
+        epochs_run: log_e.epochs_run + log_l.epochs_run,
+        best_epoch: log_e.best_epoch.max(log_l.best_epoch),
+        best_dev_macro_f1: best.0,
+        dev_macro_f1_by_epoch: Vec::new(),
+        embedding_share: Some(share),
+        sides: vec![log_e, log_l],
+    };
+    Ok(((we * share)?, (wl * (1.0 - share))?, ((be * share)? + (bl * (1.0 - share))?)?, log))
+}
+
+/// One linear layer over the sides present (`dim` or `features` 0 leaves a side out); returns
+/// the best dev epoch's weights, each with at least one column.
+fn fit_layer(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, Tensor, Tensor, TrainingLog), TrainError> {
+    let Problem { train, dev, labels, options } = *problem;
     let c = labels.len();
     let device = Device::Cpu;
     let layer = Layer {
@@ -134,7 +247,7 @@ pub fn fit(
     let mut order: Vec<usize> = (0..train.gold.len()).collect();
     let mut seed = options.seed;
     let mut best = (f64::NEG_INFINITY, 0usize, layer.snapshot()?);
-    let mut log = TrainingLog { epochs_run: 0, best_epoch: 0, best_dev_macro_f1: 0.0, dev_macro_f1_by_epoch: Vec::new() };
+    let mut log = TrainingLog { epochs_run: 0, best_epoch: 0, best_dev_macro_f1: 0.0, dev_macro_f1_by_epoch: Vec::new(), embedding_share: None, sides: Vec::new() };
     let bar = crate::progress::Progress::new(options.epochs as u64, "training");
     for epoch in 1..=options.epochs {
         // Linear decay to a tenth: late epochs settle instead of bouncing around the optimum.
@@ -151,7 +264,11 @@ pub fn fit(
             let gold = Tensor::from_vec(gold, (batch.len(), 1), &device)?;
             let picked = log_probs.gather(&gold, 1)?.squeeze(1)?;
             let w = Tensor::from_vec(w, batch.len(), &device)?;
-            let loss = (picked.mul(&w)?.sum_all()? / -(batch.len() as f64))?;
+            let mut loss = (picked.mul(&w)?.sum_all()? / -(batch.len() as f64))?;
+            if options.l2 > 0.0 {
+                let norm = (layer.we.as_tensor().sqr()?.sum_all()? + layer.wl.as_tensor().sqr()?.sum_all()?)?;
+                loss = (loss + (norm * (options.l2 / 2.0))?)?;
+            }
             opt.backward_step(&loss)?;
         }
         let dev_logits = layer.predict_logits(dev, dim, features)?;
@@ -171,16 +288,5 @@ pub fn fit(
     log.best_epoch = best.1;
     log.best_dev_macro_f1 = best.0;
     let (we, wl, b) = best.2;
-    // Drop the placeholder column of an absent side.
-    let we = we.narrow(1, 0, dim)?;
-    let wl = wl.narrow(1, 0, features)?;
-    let params = HeadParameters {
-        embedding_weight: we.contiguous()?.flatten_all()?.to_vec1()?,
-        // Stored features × classes, the layout sparse inference wants, in f16 as shipped.
-        lexical_weight: wl.t()?.contiguous()?.to_dtype(candle_core::DType::F16)?.flatten_all()?.to_vec1()?,
-        bias: b.to_vec1()?,
-        embedding_mean: Vec::new(),
-        embedding_std: Vec::new(),
-    };
-    Ok((params, log))
+    Ok((we, wl, b, log))
 }

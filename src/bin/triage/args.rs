@@ -487,6 +487,13 @@ pub struct TrainArgs {
     /// 0 = plain cross-entropy, 1 = classes fully balanced.
     #[arg(long, default_value_t = 0.5)]
     pub class_balance: f64,
+    /// L2 penalty on the head's weights (`λ/2 · ‖W‖²` in the loss); 0 = none.
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f64,
+    /// Fit each side alone and mix their logits by a weight chosen on dev (late), or both sides
+    /// as one layer (joint).
+    #[arg(long, value_enum, default_value_t)]
+    pub fusion: hotline_triage::training::Fusion,
     /// Embedding cache folder [default: ~/.cache/hotline-triage/embeddings].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,

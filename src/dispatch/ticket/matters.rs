@@ -195,6 +195,11 @@ fn says(text: &str, heard: &HeardText, word: &str) -> bool {
     (word.chars().count() >= 3 || HEARD_PAIRS.contains(&word)) && heard.slips(text, word).next().is_some()
 }
 
+/// Whether `name` is a matter of the list: what the matter head may name.
+pub fn is_listed(name: &str) -> bool {
+    MATTERS.iter().any(|(_, _, m)| *m == name)
+}
+
 /// The matter a call is about, as a ticket names it, if the call shows one.
 pub fn named(text: &str) -> Option<&'static str> {
     let heard = HeardText::new(text);

@@ -7,7 +7,8 @@
 //!
 //! - [`address`]: district and street (the gazetteer), estate, road and number, building, landmark;
 //! - [`phrases`]: time, subject, request, sums, people, vulnerable callers;
-//! - [`matters`]: the matter as a ticket names it (油烟扰民, 暖气不热);
+//! - [`matters`]: the matter as a ticket names it (油烟扰民, 暖气不热), from the list of matters or,
+//!   where the list finds none, from the matter head's reading of the whole call;
 //! - [`summary`]: place + matter + request, at most [`summary::MAX_CHARS`] characters.
 
 pub mod address;
@@ -79,15 +80,50 @@ pub struct Ticket {
     /// operator knows it was said without seeing it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub contact: Vec<PiiKind>,
+    /// What the call is about, as a ticket names it (油烟扰民), and where that name came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matter: Option<Matter>,
     /// One line, place + matter + request, in the 12345 ticket style.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
 }
 
+/// The matter of a call, as the summary states it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Matter {
+    pub name: String,
+    pub source: MatterSource,
+    /// The matter head's probability, for a learned matter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+}
+
+/// Where a matter's name came from, most trusted first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MatterSource {
+    /// The operator restated it to the caller (您反映的是……的问题).
+    Restated,
+    /// The call says the words of a matter on the list ([`matters`]).
+    Listed,
+    /// The matter head read it from the whole call, where the list found none.
+    Learned,
+    /// The call's own key clause, where nothing named one.
+    Clause,
+}
+
+/// The matter head's reading of a call: its best matter and that matter's probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnedMatter {
+    pub name: String,
+    pub score: f32,
+}
+
 /// Fill the ticket from the masked text, its turns (masked, as joined into the text; empty for a
 /// text without speaker labels), the place the gazetteer found, the PII that was masked, the
-/// call's keywords (best first) and its appeal type when known ("consultation", "praise" ...).
-pub fn fill(masked: &str, turns: &[Turn], location: &Location, pii: &[PiiKind], keywords: &[Keyword], appeal: Option<&str>) -> Ticket {
+/// call's keywords (best first), its appeal type when known ("consultation", "praise" ...) and
+/// the matter head's reading when there is a matter head.
+pub fn fill(masked: &str, turns: &[Turn], location: &Location, pii: &[PiiKind], keywords: &[Keyword], appeal: Option<&str>, learned: Option<&LearnedMatter>) -> Ticket {
     let address = address::find(masked, location);
     let request = phrases::request(masked, &turn_ranges(masked, turns));
     let subject = phrases::subject(masked, &location.evidence);
@@ -98,6 +134,7 @@ pub fn fill(masked: &str, turns: &[Turn], location: &Location, pii: &[PiiKind], 
         people: phrases::people(masked),
         vulnerable: phrases::vulnerable(masked),
         contact,
+        matter: None,
         summary: None,
         address,
         subject,
@@ -105,7 +142,9 @@ pub fn fill(masked: &str, turns: &[Turn], location: &Location, pii: &[PiiKind], 
     };
     // The caller's words, as the encoder reads a dialogue.
     let caller = caller_view(turns);
-    ticket.summary = summary::compose(masked, caller.as_deref().unwrap_or(masked), &ticket, keywords, appeal);
+    let caller = caller.as_deref().unwrap_or(masked);
+    ticket.matter = summary::matter_of(masked, caller, &ticket, keywords, learned);
+    ticket.summary = summary::compose(caller, &ticket, appeal);
     ticket
 }
 
@@ -150,7 +189,7 @@ mod tests {
         let prepare = started.elapsed();
         let located: Vec<_> = prepared.iter().map(|p| gazetteer.locate(&p.text)).collect();
         let started = std::time::Instant::now();
-        let filled = prepared.iter().zip(&located).filter(|(p, l)| fill(&p.text, &p.turns, l, &p.pii, &p.keywords, None).summary.is_some()).count();
+        let filled = prepared.iter().zip(&located).filter(|(p, l)| fill(&p.text, &p.turns, l, &p.pii, &p.keywords, None, None).summary.is_some()).count();
         let ticket = started.elapsed();
         let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / texts.len() as f64;
         eprintln!("{} calls: prepare {:.3} ms a call, ticket {:.3} ms a call ({filled} summaries)", texts.len(), per(prepare), per(ticket));

@@ -56,6 +56,8 @@ pub fn train(settings: &Settings, args: TrainArgs) -> Result<()> {
             weight_decay: args.weight_decay,
             class_balance: args.class_balance,
             patience: args.patience,
+            l2: args.l2,
+            fusion: args.fusion,
             ..TrainerOptions::default()
         },
         also_weights: args.also_weights,
