@@ -26,9 +26,9 @@ pub struct TrainerOptions {
     /// Exponent on inverse class frequency for the loss weights: 0 = plain cross-entropy,
     /// 1 = fully balanced. In between helps macro-F1 without wrecking accuracy.
     pub class_balance: f64,
-    /// `λ` of a `λ/2 · ‖W‖²` penalty added to the loss (biases are not penalised). Unlike
-    /// AdamW's decoupled decay, it pulls rare terms' weights down in proportion to how little
-    /// the data supports them.
+    /// `λ` of a `λ/2 · ‖W‖²` penalty added to the loss (biases are not penalised), as a
+    /// regularised logistic regression has it; AdamW's `weight_decay` shrinks the weights apart
+    /// from the loss instead.
     #[serde(default)]
     pub l2: f64,
     #[serde(default)]
@@ -43,8 +43,8 @@ pub enum Fusion {
     /// One layer over both sides, one early stop. The Beijing heads keep it: on the dev calls
     /// late fusion gained nothing (docs/accuracy.md, "Late fusion").
     Joint,
-    /// Each side alone, then their logits mixed by a weight chosen on dev: better on every one
-    /// of the letters' tasks, so the default.
+    /// Each side alone, then their logits mixed by a weight chosen on dev: the default, for its
+    /// mean dev macro-F1 on the letters' four tasks (0.665 against 0.612; it gains on three).
     #[default]
     Late,
 }
@@ -187,8 +187,8 @@ pub fn fit(
 }
 
 /// Each side fitted alone, then `share · embedding + (1 - share) · lexical` with the share that
-/// scores best on dev macro-F1 (ties to the even mix). Weights come back with a placeholder
-/// column on neither side, as `fit_layer` returns them.
+/// scores best on dev macro-F1 (ties to the share nearest an even mix). The log sums both sides'
+/// epochs and keeps each side's own log.
 fn fit_late(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, Tensor, Tensor, TrainingLog), TrainError> {
     let (labels, dev) = (problem.labels, problem.dev);
     let (we, _, be, log_e) = fit_layer(problem, dim, 0)?;
