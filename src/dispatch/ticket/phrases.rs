@@ -115,6 +115,9 @@ pub(super) const ASKS: &[&str] = &[
     "给个说法", "尽快", "求求", "想申请", "想咨询", "想问问", "你们赶紧", "你们得管", "你们快", "赶紧派人",
     // Chosen on the ticket dev sets (docs/tickets.md, seventh round): asks that name no 希望.
     "帮我", "帮着", "赶紧来", "赶紧找人", "赶紧安排", "想要", "请城管", "请执法", "请环保", "请园林", "请交警",
+    // Chosen on `tickets_test13` (fourteenth session): a 请 that opens an ask to a body, and a
+    // caller's 你们给 (催催, 问问, 查查).
+    "请镇里", "请街道", "请社区", "请物业", "请村里", "请区里", "请政府", "请再", "请赶紧", "请尽快", "请派人", "你们给",
 ];
 
 /// Operators ask too; their questions are not the caller's request.
@@ -374,6 +377,10 @@ mod tests {
         assert_eq!(ask("早高峰等太久，希望公交集团尽快调整发车间隔。").as_deref(), Some("尽快调整发车间隔"));
         // An office that is told something stays: the ask is to tell it.
         assert_eq!(ask("闻到煤气味，麻烦你们马上通知燃气公司来人。").as_deref(), Some("马上通知燃气公司来人"));
+        // A 请 that opens an ask to a body, and a caller's 你们给; not the 请派 of 派出所.
+        assert!(ask("全村都有意见。请镇里派人来查一查，把账目公示出来。").is_some_and(|r| r.contains("把账目公示出来")));
+        assert!(ask("等了两个礼拜了，你们给催催，让他们把气压给提上来。").is_some_and(|r| r.contains("把气压给提上来")));
+        assert_eq!(ask("要求狗主人赔偿医药费，也请派出所管一管。").as_deref(), Some("狗主人赔偿医药费，也请派出所管一管"));
     }
 
     #[test]
