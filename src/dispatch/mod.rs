@@ -149,14 +149,15 @@ impl DispatchModel {
         let taxonomy = Taxonomy::load(&paths.taxonomy)?;
         let topic = ClassifierHead::load(&paths.heads_dir.join(TOPIC_HEAD))?;
         let department = ClassifierHead::load(&paths.heads_dir.join(DEPARTMENT_HEAD))?;
-        let appeal_dir = paths.heads_dir.join(APPEAL_HEAD);
-        let appeal = if appeal_dir.is_dir() { Some(ClassifierHead::load(&appeal_dir)?) } else { None };
-        let urgency_dir = paths.heads_dir.join(URGENCY_HEAD);
-        let urgency = if urgency_dir.is_dir() { Some(ClassifierHead::load(&urgency_dir)?) } else { None };
-        let handoff_dir = paths.heads_dir.join(HANDOFF_HEAD);
-        let handoff = if handoff_dir.is_dir() { Some(ClassifierHead::load(&handoff_dir)?) } else { None };
-        let matter_dir = paths.heads_dir.join(MATTER_HEAD);
-        let matter = if matter_dir.is_dir() { Some(ClassifierHead::load(&matter_dir)?) } else { None };
+        // An optional head is absent when its folder is; a folder that is there must load.
+        let optional = |name: &str| -> Result<Option<ClassifierHead>, DispatchError> {
+            let dir = paths.heads_dir.join(name);
+            Ok(if dir.is_dir() { Some(ClassifierHead::load(&dir)?) } else { None })
+        };
+        let appeal = optional(APPEAL_HEAD)?;
+        let urgency = optional(URGENCY_HEAD)?;
+        let handoff = optional(HANDOFF_HEAD)?;
+        let matter = optional(MATTER_HEAD)?;
         let check_labels = |head: &ClassifierHead, known: &dyn Fn(&str) -> bool, what: &str| -> Result<(), DispatchError> {
             match head.meta.labels.iter().find(|l| !known(l)) {
                 Some(l) => Err(DispatchError::invalid(&head.dir, format!("predicts {what} {l:?}, which {} does not define", paths.taxonomy.display()))),
@@ -366,26 +367,20 @@ impl DispatchModel {
             // No rule named the line. The learned head reads the matter (a man waving a knife in
             // a restaurant is 110, whoever regulates restaurants); where it sees none, the line
             // follows the department the call goes to (`emergency_line` in the taxonomy).
-            let learned = self.handoff.as_ref().and_then(|h| {
-                let pred = h.predict(embedding, &h.vocabulary.transform(&t));
-                HandoffLine::parse(&h.meta.labels[pred.best()])
-            });
+            let learned = self.handoff.as_ref().and_then(|h| HandoffLine::parse(h.best_label(embedding, &t).0));
             if let Some(line) = learned.or(tax.departments[best].emergency_line) {
                 urgency.hand_to(line);
             }
         }
         let appeal_type = self.appeal.as_ref().map(|h| {
-            let pred = h.predict(embedding, &h.vocabulary.transform(&t));
-            let k = pred.best();
-            let id = h.meta.labels[k].clone();
+            let (id, score) = h.best_label(embedding, &t);
             let name = APPEAL_TYPES.iter().find(|(i, _)| *i == id).map(|(_, n)| n.to_string()).unwrap_or_default();
-            AppealType { id, name, score: pred.probs[k] }
+            AppealType { id: id.to_string(), name, score }
         });
         topics.truncate(top_k);
         let learned = self.matter.as_ref().map(|h| {
-            let pred = h.predict(embedding, &h.vocabulary.transform(&t));
-            let k = pred.best();
-            ticket::LearnedMatter { name: h.meta.labels[k].clone(), score: pred.probs[k] }
+            let (name, score) = h.best_label(embedding, &t);
+            ticket::LearnedMatter { name: name.to_string(), score }
         });
         let ticket = ticket::fill(&p.text, &p.turns, &location, &p.pii, &p.keywords, appeal_type.as_ref().map(|a| a.id.as_str()), learned.as_ref());
         DispatchSuggestion {

@@ -142,6 +142,13 @@ impl ClassifierHead {
         HeadPrediction { probs, needs_review }
     }
 
+    /// The most probable label for a text's embedding and lexical terms, with its probability.
+    pub fn best_label(&self, embedding: &[f32], terms: &[String]) -> (&str, f32) {
+        let pred = self.predict(embedding, &self.vocabulary.transform(terms));
+        let k = pred.best();
+        (self.meta.labels[k].as_str(), pred.probs[k])
+    }
+
     /// The lexical features that pushed class `k` up the most, with their contribution.
     pub fn lexical_reasons(&self, lexical: &SparseVector, k: usize, n: usize) -> Vec<(String, f32)> {
         let c = self.classes();

@@ -167,7 +167,7 @@ pub fn fit(
     options: &TrainerOptions,
 ) -> Result<(HeadParameters, TrainingLog), TrainError> {
     let problem = Problem { train, dev, labels, options };
-    let (we, wl, b, log) = if options.fusion == Fusion::Late && dim > 0 && features > 0 {
+    let Fitted { we, wl, b, log, .. } = if options.fusion == Fusion::Late && dim > 0 && features > 0 {
         fit_late(&problem, dim, features)?
     } else {
         fit_layer(&problem, dim, features)?
@@ -189,43 +189,56 @@ pub fn fit(
 /// Each side fitted alone, then `share · embedding + (1 - share) · lexical` with the share that
 /// scores best on dev macro-F1 (ties to the share nearest an even mix). The log sums both sides'
 /// epochs and keeps each side's own log.
-fn fit_late(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, Tensor, Tensor, TrainingLog), TrainError> {
-    let (labels, dev) = (problem.labels, problem.dev);
-    let (we, _, be, log_e) = fit_layer(problem, dim, 0)?;
-    let (_, wl, bl, log_l) = fit_layer(problem, 0, features)?;
-    let dev_e = Layer { we: Var::from_tensor(&we)?, wl: Var::zeros((labels.len(), 1), DType::F32, &Device::Cpu)?, b: Var::from_tensor(&be)? }.predict_logits(dev, dim, 0)?;
-    let dev_l = Layer { we: Var::zeros((labels.len(), 1), DType::F32, &Device::Cpu)?, wl: Var::from_tensor(&wl)?, b: Var::from_tensor(&bl)? }.predict_logits(dev, 0, features)?;
+fn fit_late(problem: &Problem, dim: usize, features: usize) -> Result<Fitted, TrainError> {
+    let e = fit_layer(problem, dim, 0)?;
+    let l = fit_layer(problem, 0, features)?;
+    let mix = |share: f32| -> Vec<Vec<f32>> {
+        e.dev_logits.iter().zip(&l.dev_logits).map(|(a, b)| a.iter().zip(b).map(|(x, y)| share * x + (1.0 - share) * y).collect()).collect()
+    };
     let mut best: (f64, f64) = (f64::NEG_INFINITY, 0.5);
     for step in 0..=20 {
         let share = step as f64 / 20.0;
-        let probs: Vec<Vec<f32>> = dev_e
-            .iter()
-            .zip(&dev_l)
-            .map(|(e, l)| {
-                let mixed: Vec<f32> = e.iter().zip(l).map(|(a, b)| share as f32 * a + (1.0 - share as f32) * b).collect();
-                crate::model::probability::softmax(&mixed, 1.0)
-            })
-            .collect();
-        let f1 = evaluate(labels, dev.gold, &probs).macro_f1;
+        let f1 = dev_macro_f1(problem, &mix(share as f32));
         if f1 > best.0 + 1e-9 || ((f1 - best.0).abs() <= 1e-9 && (share - 0.5).abs() < (best.1 - 0.5).abs()) {
             best = (f1, share);
         }
     }
     let share = best.1;
     let log = TrainingLog {
-        epochs_run: log_e.epochs_run + log_l.epochs_run,
-        best_epoch: log_e.best_epoch.max(log_l.best_epoch),
+        epochs_run: e.log.epochs_run + l.log.epochs_run,
+        best_epoch: e.log.best_epoch.max(l.log.best_epoch),
         best_dev_macro_f1: best.0,
         dev_macro_f1_by_epoch: Vec::new(),
         embedding_share: Some(share),
-        sides: vec![log_e, log_l],
+        sides: vec![e.log, l.log],
     };
-    Ok(((we * share)?, (wl * (1.0 - share))?, ((be * share)? + (bl * (1.0 - share))?)?, log))
+    Ok(Fitted {
+        we: (e.we * share)?,
+        wl: (l.wl * (1.0 - share))?,
+        b: ((e.b * share)? + (l.b * (1.0 - share))?)?,
+        dev_logits: mix(share as f32),
+        log,
+    })
 }
 
-/// One linear layer over the sides present (`dim` or `features` 0 leaves a side out); returns
-/// the best dev epoch's weights, each with at least one column.
-fn fit_layer(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, Tensor, Tensor, TrainingLog), TrainError> {
+/// A fitted layer: its weights (each side with at least one column), its logits on dev, its log.
+struct Fitted {
+    we: Tensor,
+    wl: Tensor,
+    b: Tensor,
+    dev_logits: Vec<Vec<f32>>,
+    log: TrainingLog,
+}
+
+/// Macro-F1 on dev of a layer's dev logits.
+fn dev_macro_f1(problem: &Problem, dev_logits: &[Vec<f32>]) -> f64 {
+    let probs: Vec<Vec<f32>> = dev_logits.iter().map(|l| crate::model::probability::softmax(l, 1.0)).collect();
+    evaluate(problem.labels, problem.dev.gold, &probs).macro_f1
+}
+
+/// One linear layer over the sides present (`dim` or `features` 0 leaves a side out), as it was
+/// at its best dev epoch.
+fn fit_layer(problem: &Problem, dim: usize, features: usize) -> Result<Fitted, TrainError> {
     let Problem { train, dev, labels, options } = *problem;
     let c = labels.len();
     let device = Device::Cpu;
@@ -246,7 +259,7 @@ fn fit_layer(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, 
 
     let mut order: Vec<usize> = (0..train.gold.len()).collect();
     let mut seed = options.seed;
-    let mut best = (f64::NEG_INFINITY, 0usize, layer.snapshot()?);
+    let mut best = (f64::NEG_INFINITY, 0usize, layer.snapshot()?, Vec::new());
     let mut log = TrainingLog { epochs_run: 0, best_epoch: 0, best_dev_macro_f1: 0.0, dev_macro_f1_by_epoch: Vec::new(), embedding_share: None, sides: Vec::new() };
     let bar = crate::progress::Progress::new(options.epochs as u64, "training");
     for epoch in 1..=options.epochs {
@@ -272,14 +285,13 @@ fn fit_layer(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, 
             opt.backward_step(&loss)?;
         }
         let dev_logits = layer.predict_logits(dev, dim, features)?;
-        let probs: Vec<Vec<f32>> = dev_logits.iter().map(|l| crate::model::probability::softmax(l, 1.0)).collect();
-        let f1 = evaluate(labels, dev.gold, &probs).macro_f1;
+        let f1 = dev_macro_f1(problem, &dev_logits);
         log.dev_macro_f1_by_epoch.push(f1);
         log.epochs_run = epoch;
         bar.inc(1);
         bar.set_message(format!("training (dev macro-F1 {f1:.3})"));
         if f1 > best.0 + 1e-6 {
-            best = (f1, epoch, layer.snapshot()?);
+            best = (f1, epoch, layer.snapshot()?, dev_logits);
         } else if epoch - best.1 >= options.patience {
             break;
         }
@@ -288,5 +300,5 @@ fn fit_layer(problem: &Problem, dim: usize, features: usize) -> Result<(Tensor, 
     log.best_epoch = best.1;
     log.best_dev_macro_f1 = best.0;
     let (we, wl, b) = best.2;
-    Ok((we, wl, b, log))
+    Ok(Fitted { we, wl, b, dev_logits: best.3, log })
 }

@@ -208,7 +208,7 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
         .filter_map(|m| named(text, &m, 3))
         .map(|(s, e)| (whole_generic_name(text, s, e), e))
         // 两个月小区里 names no estate: a name before 小区 has two characters at least.
-        .filter(|&(s, e)| ["小区", "社区"].iter().find_map(|x| text[s..e].strip_suffix(x)).is_none_or(|core| core.chars().count() >= 2))
+        .filter(|&(s, e)| before_estate_word(&text[s..e]).is_none_or(|core| core.chars().count() >= 2))
         .map(|(s, e)| (with_place_before(text, s, places), e))
         // A district or town said just before the estate is not part of its name: 海淀上地西里.
         .map(|(s, e)| strip_places(text, s, e, places, district))
@@ -232,11 +232,16 @@ fn estate(text: &str, places: &[String], district: Option<&str>) -> Option<(usiz
     Some(if block(&fuller) == 0 { found.iter().copied().find(|r| block(r) == 1).unwrap_or(fuller) } else { fuller })
 }
 
+/// The name before a closing 小区 or 社区, if it has one.
+fn before_estate_word(name: &str) -> Option<&str> {
+    ["小区", "社区"].iter().find_map(|x| name.strip_suffix(x))
+}
+
 /// A name that is only endings (家园小区: the regex read 新城 of 新城家园小区 as an estate of its
 /// own and left 家园小区) starts where the name before it starts.
 fn whole_generic_name(text: &str, s: usize, e: usize) -> usize {
     let name = &text[s..e];
-    let core = ["小区", "社区"].iter().find_map(|x| name.strip_suffix(x)).unwrap_or(name);
+    let core = before_estate_word(name).unwrap_or(name);
     if !GENERIC.contains(&core) {
         return s;
     }
@@ -424,7 +429,7 @@ fn without_stutter(text: &str, s: usize, e: usize) -> usize {
 fn strip_places(text: &str, mut s: usize, e: usize, places: &[String], district: Option<&str>) -> (usize, usize) {
     // A district's name never starts an estate's (海淀上地西里); a street's may (望京西园三区).
     let named_alone = |p: &str, rest: &str| {
-        let rest = ["小区", "社区"].iter().find_map(|x| rest.strip_suffix(x)).unwrap_or(rest);
+        let rest = before_estate_word(rest).unwrap_or(rest);
         let head = rest.trim_end_matches(|c: char| "区期组里号院".contains(c)).trim_end_matches(|c: char| c.is_ascii_digit() || "一二三四五六七八九十东西南北中".contains(c));
         head.chars().count() >= if district.is_some_and(|d| d.starts_with(p)) { 2 } else { 3 }
     };
