@@ -119,7 +119,7 @@ def main():
     shutil.rmtree(heads / "department")
     subprocess.run([str(TRIAGE), "train", "--data", str(train_file), "--text-fields", "text", "--label-field", "label", "--split-field", "split",
                     "--out", str(heads / "department"), "--name", "beijing-department+feedback", "--epochs", "30", "--patience", "8",
-                    "--review-target-accuracy", "0.9", "--class-balance", "0.5", "--fusion", "joint"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    "--review-target-accuracy", "0.9", "--class-balance", "0.5", "--fusion", "joint", "--l2", "0"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
     # 5. Before and after.
     holdout = [json.loads(l) for l in (ROOT / "models/examples/holdout.jsonl").open(encoding="utf-8")]

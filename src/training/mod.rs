@@ -535,14 +535,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (folder, pipeline, mut opts) = setup(dir.path(), FeatureSet::Both, &["title", "text"], 30);
         opts.trainer.fusion = Fusion::Late;
-        opts.trainer.l2 = 1e-4;
+        opts.trainer.l2 = vec![0.0, 1e-4];
         let summary = train(&opts, &folder, &EncoderOptions::default(), &pipeline).unwrap();
         assert!(summary.dev.accuracy >= 0.9, "dev accuracy {}", summary.dev.accuracy);
         let head = ClassifierHead::load(&opts.out).unwrap();
         let log = &head.meta.training["log"];
         let share = log["embedding_share"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&share), "{share}");
-        assert_eq!(log["sides"].as_array().unwrap().len(), 2, "each side's own log is kept");
+        let sides = log["sides"].as_array().unwrap();
+        assert_eq!(sides.len(), 2, "each side's own log is kept");
+        // Each side keeps the penalty it was chosen with, one of those tried.
+        assert!(sides.iter().all(|s| [0.0, 1e-4].contains(&s["l2"].as_f64().unwrap())), "{sides:?}");
         // The shipped head is the usual one layer: it reloads and predicts as in training.
         let data = read_dataset(&opts.data).unwrap();
         let preds = predict_split(&head, &data, Split::Test, &folder, &EncoderOptions::default(), &pipeline, &opts.cache_dir).unwrap();

@@ -487,9 +487,10 @@ pub struct TrainArgs {
     /// 0 = plain cross-entropy, 1 = classes fully balanced.
     #[arg(long, default_value_t = 0.5)]
     pub class_balance: f64,
-    /// L2 penalty on the head's weights (`λ/2 · ‖W‖²` in the loss); 0 = none.
-    #[arg(long, default_value_t = 0.0)]
-    pub l2: f64,
+    /// L2 penalties on the head's weights (`λ/2 · ‖W‖²` in the loss; 0 = none) to try, comma
+    /// separated: each is fitted and the best on dev macro-F1 kept, per side with late fusion.
+    #[arg(long, value_delimiter = ',', default_value = "0,1e-5,1e-4")]
+    pub l2: Vec<f64>,
     /// Fit each side alone and mix their logits by a weight chosen on dev (late), or both sides
     /// as one layer (joint).
     #[arg(long, value_enum, default_value_t)]

@@ -56,7 +56,7 @@ pub fn train(settings: &Settings, args: TrainArgs) -> Result<()> {
             weight_decay: args.weight_decay,
             class_balance: args.class_balance,
             patience: args.patience,
-            l2: args.l2,
+            l2: args.l2.clone(),
             fusion: args.fusion,
             ..TrainerOptions::default()
         },
