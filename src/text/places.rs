@@ -20,8 +20,9 @@ use super::sound::{differing, slip_of, HeardText};
 
 pub const DEFAULT_GAZETTEER: &str = "models/places/beijing.csv";
 
-/// Short forms that are ordinary words more often than places.
-const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业", "和平", "光明", "胜利", "团结", "友谊", "先锋", "前进"];
+/// Short forms that are ordinary words more often than places. 河北 is the province callers come
+/// from (老家河北, 在河北住院) far more often than 房山's 河北镇, which goes by its full name.
+const COMMON_WORDS: &[&str] = &["东风", "城关", "新村", "中心", "工业", "和平", "光明", "胜利", "团结", "友谊", "先锋", "前进", "河北"];
 /// Common words that sound like a place name (大型 like 大兴, 评估 like 平谷, 是城镇 like 石城镇); the
 /// sound match leaves them alone.
 /// Also pieces of common words that sound like a street's short form (市场营销 like 常营, 我市城区
@@ -384,6 +385,9 @@ mod tests {
         assert_eq!(loc("我老家在大兴安岭"), (None, None));
         assert_eq!(loc("楼下烧烤店油烟太大了"), (None, None));
         assert_eq!(loc("东风汽车的售后"), (None, None));
+        // The province, not 房山's 河北镇, which is said in full.
+        assert_eq!(loc("我父亲在河北老家住院"), (None, None));
+        assert_eq!(loc("我住房山河北镇的一个村"), (Some("房山区".into()), Some("河北镇".into())));
     }
 
     #[test]
