@@ -9,6 +9,8 @@ pub enum TrainError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Data { path: PathBuf, reason: String },
+    #[error("invalid training option: {0}")]
+    Options(String),
     #[error("{path}: not a usable head: {reason}")]
     Head { path: PathBuf, reason: String },
     #[error(transparent)]

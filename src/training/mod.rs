@@ -143,6 +143,9 @@ fn standardise(rows: &mut [Vec<f32>], mean: &[f32], std: &[f32]) {
 /// dev and test, and write everything to `opts.out`.
 pub fn train(opts: &TrainOptions, folder: &ModelFolder, base: &EncoderOptions, pipeline: &TextPipeline) -> Result<TrainSummary, TrainError> {
     let started = Instant::now();
+    if let Some(bad) = opts.trainer.l2.iter().find(|l| !(l.is_finite() && **l >= 0.0)) {
+        return Err(TrainError::Options(format!("an L2 penalty must be a number >= 0, not {bad}")));
+    }
     let data = read_dataset(&opts.data)?;
     for bad in data.bad_rows.iter().take(20) {
         tracing::warn!("{}:{}: skipped: {}", opts.data.path.display(), bad.line, bad.reason);
@@ -551,6 +554,16 @@ mod tests {
         let preds = predict_split(&head, &data, Split::Test, &folder, &EncoderOptions::default(), &pipeline, &opts.cache_dir).unwrap();
         let report = evaluate(&head.meta.labels, &preds.gold, &preds.probs);
         assert!((report.accuracy - summary.test.unwrap().accuracy).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_negative_penalty_is_refused_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let (folder, pipeline, mut opts) = setup(dir.path(), FeatureSet::Both, &["title"], 20);
+        opts.trainer.l2 = vec![0.0, -1e-4];
+        let err = train(&opts, &folder, &EncoderOptions::default(), &pipeline).unwrap_err();
+        assert!(matches!(err, TrainError::Options(_)), "{err}");
+        assert!(err.to_string().contains("-0.0001"), "{err}");
     }
 
     #[test]
