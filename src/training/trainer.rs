@@ -181,7 +181,7 @@ pub fn fit(
     let Fitted { we, wl, b, log, .. } = if options.fusion == Fusion::Late && dim > 0 && features > 0 {
         fit_late(&problem, dim, features)?
     } else {
-        best_on_dev(fit_each_penalty(&problem, dim, features)?, |f| f.log.best_dev_macro_f1)
+        best_on_dev(fit_each_penalty(&problem, dim, features)?)
     };
     // Drop the placeholder column of an absent side.
     let we = we.narrow(1, 0, dim)?;
@@ -243,11 +243,11 @@ fn fit_each_penalty(problem: &Problem, dim: usize, features: usize) -> Result<Ve
     penalties.into_iter().map(|l2| fit_layer(problem, dim, features, l2)).collect()
 }
 
-/// The fit with the best score, the earliest of equals.
-fn best_on_dev(fits: Vec<Fitted>, score: impl Fn(&Fitted) -> f64) -> Fitted {
+/// The fit with the best dev macro-F1, the earliest of equals.
+fn best_on_dev(fits: Vec<Fitted>) -> Fitted {
     let mut fits = fits.into_iter();
     let first = fits.next().expect("at least one penalty is tried");
-    fits.fold(first, |best, f| if score(&f) > score(&best) + 1e-9 { f } else { best })
+    fits.fold(first, |best, f| if f.log.best_dev_macro_f1 > best.log.best_dev_macro_f1 + 1e-9 { f } else { best })
 }
 
 /// A fitted layer: its weights (each side with at least one column), its logits on dev, its log.

@@ -2,6 +2,8 @@
 //! words in a call that show each. A summary names its matter this way rather than quoting
 //! whichever clause of the call happened to carry the most keywords.
 
+use std::borrow::Cow;
+
 use crate::text::sound::HeardText;
 
 /// (words any one of which shows the matter, every one of these must also be said, the
@@ -223,13 +225,8 @@ pub fn is_listed(name: &str) -> bool {
 /// The matter a call is about, as a ticket names it, if the call shows one.
 pub fn named(text: &str) -> Option<&'static str> {
     // 狗又没咬人 is the owner's defence, not a bite.
-    let unbitten;
-    let text = if NOT_BITTEN.iter().any(|w| text.contains(w)) {
-        unbitten = NOT_BITTEN.iter().fold(text.to_string(), |t, w| t.replace(w, "没事"));
-        unbitten.as_str()
-    } else {
-        text
-    };
+    let text = NOT_BITTEN.iter().fold(Cow::Borrowed(text), |t, w| if t.contains(w) { Cow::Owned(t.replace(w, "没事")) } else { t });
+    let text = text.as_ref();
     let heard = HeardText::new(text);
     MATTERS
         .iter()
