@@ -447,8 +447,8 @@ fn names_a_road(rest: &str) -> bool {
     core.trim_end_matches(|c: char| "东西南北中内外".contains(c)).chars().count() >= 2
 }
 
-/// Words a road's name never holds.
-const NOT_IN_ROAD: &[&str] = &["沿街", "公共道路", "线路", "一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路", "半路"];
+/// Words a road's name never holds: 十几里山路 is how far, not a road's name.
+const NOT_IN_ROAD: &[&str] = &["沿街", "公共道路", "线路", "一下", "反映", "跑路", "走路", "带路", "让路", "修路", "上路", "马路", "出路", "问路", "顺路", "绕路", "半路", "公里", "几里", "里山路"];
 
 fn landmark(text: &str, taken: &[(usize, usize)], places: &[String], district: Option<&str>) -> Option<(usize, usize)> {
     LANDMARK
@@ -569,6 +569,9 @@ mod tests {
         let b = address("我们小区门口路灯坏了一个月");
         assert_eq!(part(&b.road), None);
         assert_eq!(part(&b.estate), None, "我们小区 names no estate");
+        assert_eq!(part(&address("我们村离学校十几公里山路，校车停了").road), None, "a distance is no road");
+        assert_eq!(part(&address("我们村离学校十几里山路").road), None);
+        assert_eq!(part(&address("石景山路18号门口").road), Some("石景山路18号"));
     }
 
     #[test]

@@ -66,6 +66,8 @@ static SUBJECT: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"([\p{{H
 const SUBJECT_BOUNDARY: &[char] = &[
     '在', '住', '的', '是', '了', '我', '们', '和', '与', '到', '从', '对', '于', '个', '该', '这', '那', '有', '说', '就', '也', '都', '还', '嗯', '啊', '呢', '吧',
     '去', '给', '被', '把', '向', '找', '让', '跟', '叫', '归', '家', '区', '市', '镇', '乡', '号', '楼', '下', '上', '旁', '边', '近', '壁', '面',
+    // 我们村离学校十几里: how far from the school, not a school named 村离.
+    '离',
 ];
 
 /// Words a subject's name never starts with: 时候学校, 结果学校 are the school.
@@ -89,6 +91,12 @@ pub fn subject(text: &str, places: &[String]) -> Option<Span> {
             _ => start,
         };
         let found = &text[start..whole.end()];
+        // 这学期开学校车就停了: 开学 and 校车, no school; 督促厂家: the maker, not a factory
+        // named 督促.
+        let after = &text[whole.end()..];
+        if (found.ends_with("学校") && after.starts_with('车')) || (found.ends_with('厂') && after.starts_with('家')) {
+            continue;
+        }
         if places.iter().any(|p| p == found || p.ends_with(found)) {
             continue;
         }
@@ -359,6 +367,9 @@ mod tests {
         assert_eq!(said(subject("在星光健身房办了卡，现在跑路了", none)).as_deref(), Some("星光健身房"));
         assert_eq!(said(subject("我在仁济口腔诊所补的牙", none)).as_deref(), Some("仁济口腔诊所"));
         assert_eq!(said(subject("高米店这边的垃圾站", &["高米店".to_string()])).as_deref(), Some("垃圾站"));
+        assert_eq!(said(subject("我们村离学校十几里山路", none)), None, "how far from a school names no school");
+        assert_eq!(said(subject("这学期开学校车突然停了", none)), None, "开学 and 校车");
+        assert_eq!(said(subject("要求督促厂家尽快来修", none)), None, "厂家 is the maker");
         // The operator's advice and questions name no subject.
         assert_eq!(said(subject("楼道里有燃气味。坐席：不要开关电器，马上开窗。", none)), None);
         assert_eq!(said(subject("坐席：您打过燃气公司的电话吗？市民：打了，楼下小卖店的人也闻到了", none)).as_deref(), Some("楼下小卖店"));

@@ -43,14 +43,29 @@ const ASKS_BY_MATTER: &[(&str, &str)] = &[
 ];
 
 /// Words a request opens with that its summary drops: 麻烦你们帮忙协调一下 -> 要求协调.
-const REQUEST_OPENERS: &[&str] = &["麻烦你们", "麻烦您", "麻烦", "我们", "我", "就是", "希望", "要求", "请求", "恳请", "请你们", "请", "能不能", "能否", "可不可以", "帮忙", "帮我们", "尽快", "赶紧", "你们", "有关部门", "相关部门", "过来", "来"];
+/// Who is sent and how soon are the caller's words too: 赶紧派人来把树处理了 -> 要求处理,
+/// 给催一下赶紧恢复供水 -> 要求恢复供水.
+const REQUEST_OPENERS: &[&str] = &[
+    "麻烦你们", "麻烦您", "麻烦", "我们", "我", "就是", "希望", "要求", "请求", "恳请", "请你们", "请", "能不能", "能否", "可不可以", "帮忙", "帮我们", "尽快", "赶紧", "你们", "有关部门",
+    "相关部门", "过来", "派人来", "派人", "找人", "来人", "来", "给催一下", "催一下", "给", "去", "一个", "个",
+];
 
 /// Openers a ticket drops: 我家楼下 is kept by the subject, 我们 by nobody, and an operator's
 /// note starts with who called (市民反映), which the ticket does not repeat.
 const OPENERS: &[&str] = &["市民来电反映", "市民来电称", "市民反映", "市民举报", "市民称", "来电人反映", "来电人称", "来电咨询", "来电反映", "我要反映", "我想反映", "我反映", "我要投诉", "我想投诉", "投诉", "反映", "就是说", "就是", "那个", "这个", "然后", "而且", "现在", "我家", "我们", "咱们", "我", "嗯", "啊"];
 
 /// Words of a caller's that a ticket's request does not repeat.
-const CALLERS_WORDS: &[&str] = &["我", "他", "她", "你", "这个", "那个", "或者", "能", "让", "给个"];
+const CALLERS_WORDS: &[&str] = &["我", "他", "她", "你", "这个", "那个", "或者", "能", "让", "给", "看看", "查查", "它", "这些", "把"];
+
+/// A request put with 把 (把校车恢复了) as a ticket types it, the verb before its object: 恢复校车.
+/// A pronoun or a one-character object (把它取缔, 把树处理) leaves the verb alone.
+fn object_after_verb(rest: &str) -> Option<String> {
+    let object_and_verb = rest.strip_prefix('把')?;
+    let verb = REQUEST_VERBS.iter().find(|v| object_and_verb.ends_with(**v))?;
+    let object = &object_and_verb[..object_and_verb.len() - verb.len()];
+    let plain = object.chars().count() >= 2 && !CALLERS_WORDS.iter().any(|w| object.contains(w));
+    Some(if plain { format!("{verb}{object}") } else { verb.to_string() })
+}
 
 /// Verbs a request is typed with, most specific first.
 const REQUEST_VERBS: &[&str] = &[
@@ -126,6 +141,20 @@ fn with_subject(subject: &str, matter: &str) -> String {
         return matter.to_string();
     }
     format!("{subject}{matter}")
+}
+
+/// The matter without the words the place ends with: 小橡树幼儿园 and 幼儿园拒不退费 make
+/// 小橡树幼儿园拒不退费, 模式口大街 and 大街东段路灯不亮 模式口大街东段路灯不亮.
+fn after_place<'a>(place: &str, matter: &'a str) -> &'a str {
+    let place: Vec<char> = place.chars().collect();
+    let longest = place.len().min(matter.chars().count().saturating_sub(2));
+    for k in (2..=longest).rev() {
+        let tail: String = place[place.len() - k..].iter().collect();
+        if let Some(rest) = matter.strip_prefix(tail.as_str()) {
+            return rest;
+        }
+    }
+    matter
 }
 
 /// An operator restates the matter to confirm it (您反映的是小区燃气配套未通的问题): that is the
@@ -248,7 +277,12 @@ fn ask(ticket: &Ticket) -> Option<String> {
     while let Some(o) = REQUEST_OPENERS.iter().find(|o| rest.starts_with(**o)) {
         rest = &rest[o.len()..];
     }
-    let rest = rest.trim_end_matches(['一', '下', '吧', '啊', '呢', '了']).trim_start_matches(['，', ',']);
+    let trimmed = rest.trim_end_matches(['一', '下', '吧', '啊', '呢', '了']).trim_start_matches(['，', ',']);
+    // How soon and how briefly are said, not typed: 协调尽快支付 -> 协调支付, 检查一下食堂 -> 检查食堂.
+    let rest = ["一下", "尽快", "赶紧"].iter().fold(trimmed.to_string(), |r, w| r.replace(w, ""));
+    if let Some(put) = object_after_verb(&rest) {
+        return Some(format!("要求{put}"));
+    }
     // The caller's own words (帮我协调退款, 让他停工拆除) are typed as the verb alone.
     let callers_words = CALLERS_WORDS.iter().any(|w| rest.contains(w));
     if (2..=10).contains(&rest.chars().count()) && !rest.contains(['，', ',']) && !callers_words && REQUEST_VERBS.iter().any(|v| rest.contains(v)) {
@@ -311,6 +345,7 @@ pub fn compose(caller: &str, ticket: &Ticket, appeal: Option<&str>) -> Option<St
     if what.is_empty() {
         return None;
     }
+    let mut what = after_place(&place, &what).to_string();
     // An enquiry or praise that asks nothing is left without a request.
     let asks_something = !matches!(appeal, Some("consultation" | "praise"));
     let by_matter = || ASKS_BY_MATTER.iter().find(|(m, _)| what.contains(m)).map_or("处理", |(_, verb)| verb);
@@ -322,7 +357,7 @@ pub fn compose(caller: &str, ticket: &Ticket, appeal: Option<&str>) -> Option<St
             if !what.contains("咨询") {
                 what = format!("咨询{what}");
             }
-            if ["，要求处理", "，要求答复"].contains(&tail.as_str()) {
+            if tail == "，要求处理" || tail.ends_with("答复") {
                 tail.clear();
             }
         }
@@ -342,7 +377,7 @@ pub fn compose(caller: &str, ticket: &Ticket, appeal: Option<&str>) -> Option<St
 
 #[cfg(test)]
 mod tests {
-    use super::super::{fill, LearnedMatter, MatterSource};
+    use super::super::{fill, LearnedMatter, MatterSource, Ticket};
     use crate::text::{Keyword, Location};
 
     fn kw(words: &[(&str, f64)]) -> Vec<Keyword> {
@@ -364,6 +399,11 @@ mod tests {
         assert_eq!(super::with_subject("公交车", "公交运营问题"), "公交运营问题");
         assert_eq!(super::with_subject("福寿康养老院", "养老服务问题"), "福寿康养老院养老服务问题");
         assert_eq!(super::with_subject("楼下烧烤店", "烧烤店油烟扰民"), "楼下烧烤店油烟扰民");
+        assert_eq!(super::after_place("海淀区小橡树幼儿园", "幼儿园拒不退费"), "拒不退费");
+        assert_eq!(super::after_place("石景山区模式口大街", "大街东段路灯不亮"), "东段路灯不亮");
+        assert_eq!(super::after_place("朝阳区望京西园三区", "楼下烧烤店油烟扰民"), "楼下烧烤店油烟扰民");
+        assert_eq!(super::after_place("通州区中仓小区", "小区停水"), "停水");
+        assert_eq!(super::after_place("朝阳区小天鹅幼儿园", "幼儿园"), "幼儿园", "a matter is never cut below two characters");
         assert_eq!(super::leading_subject("七八根路灯", &[]), Some("路灯"));
         assert_eq!(super::leading_subject("八达岭长城停车场", &[]), Some("八达岭长城停车场"));
         assert_eq!(super::leading_subject("物业", &[]), None, "who the caller turned to is not the matter");
@@ -428,6 +468,26 @@ mod tests {
         // Where the call says a listed matter's words, the list names it.
         let t = fill("楼下烧烤店油烟太大了", &[], &location, &[], &kw(&[("油烟", 1.0)]), None, Some(&learned(0.9)));
         assert_eq!(t.matter.unwrap().source, MatterSource::Listed);
+    }
+
+    #[test]
+    fn a_request_is_typed_without_the_callers_words() {
+        let asked = |request: &str| {
+            let ticket = Ticket { request: Some(super::super::Span { text: request.into(), start: 0, end: request.len() }), ..Ticket::default() };
+            super::ask(&ticket).unwrap()
+        };
+        assert_eq!(asked("给催一下赶紧恢复供水"), "要求恢复供水");
+        assert_eq!(asked("尽快把校车恢复了"), "要求恢复校车");
+        assert_eq!(asked("赶紧来人把管子疏通了"), "要求疏通管子");
+        assert_eq!(asked("把它取缔了"), "要求取缔");
+        assert_eq!(asked("赶紧派人来把树处理了"), "要求处理");
+        assert_eq!(asked("去检查一下食堂"), "要求检查食堂");
+        assert_eq!(asked("尽快来人拆除"), "要求拆除");
+        assert_eq!(asked("来给看看检查一下水质"), "要求检查");
+        assert_eq!(asked("退货退款"), "要求退货退款");
+        assert_eq!(asked("给个明确答复"), "要求明确答复");
+        assert_eq!(asked("赶紧来人清理一下把倒垃圾的人抓住"), "要求清理", "two asks are typed as the first verb");
+        assert_eq!(asked("协调尽快支付"), "要求协调支付");
     }
 
     #[test]
