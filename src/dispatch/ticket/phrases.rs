@@ -70,6 +70,10 @@ const SUBJECT_BOUNDARY: &[char] = &[
     '离',
 ];
 
+/// A subject's ending that is part of another word with the character after it: 开学校车 is 开学
+/// and 校车, no school; 督促厂家 is the maker, not a factory named 督促.
+const ENDING_IN_ANOTHER_WORD: &[(&str, char)] = &[("学校", '车'), ("厂", '家')];
+
 /// Words a subject's name never starts with: 时候学校, 结果学校 are the school.
 const NOT_SUBJECT_STARTS: &[&str] = &["问题", "时候", "结果", "证明", "然后", "后来", "现在", "这个", "那个", "一个", "没散", "门口", "打"];
 
@@ -91,10 +95,8 @@ pub fn subject(text: &str, places: &[String]) -> Option<Span> {
             _ => start,
         };
         let found = &text[start..whole.end()];
-        // 这学期开学校车就停了: 开学 and 校车, no school; 督促厂家: the maker, not a factory
-        // named 督促.
         let after = &text[whole.end()..];
-        if (found.ends_with("学校") && after.starts_with('车')) || (found.ends_with('厂') && after.starts_with('家')) {
+        if ENDING_IN_ANOTHER_WORD.iter().any(|(ending, next)| found.ends_with(ending) && after.starts_with(*next)) {
             continue;
         }
         if places.iter().any(|p| p == found || p.ends_with(found)) {

@@ -128,13 +128,9 @@ fn with_subject(subject: &str, matter: &str) -> String {
         return matter.to_string();
     }
     // The longest end of the subject that the matter starts with: 楼下烧烤店 + 烧烤店油烟扰民.
-    let subject_chars: Vec<char> = subject.chars().collect();
-    for k in (1..subject_chars.len().min(matter.chars().count())).rev() {
-        let tail: String = subject_chars[subject_chars.len() - k..].iter().collect();
-        if matter.starts_with(tail.as_str()) && (k >= 2 || matter.chars().count() > 2) {
-            let rest = matter[tail.len()..].trim_start_matches('木');
-            return format!("{subject}{rest}");
-        }
+    let (subject_chars, matter_chars) = (subject.chars().count(), matter.chars().count());
+    if let Some((_, rest)) = overlaps(subject, matter).find(|&(k, _)| k < subject_chars.min(matter_chars) && (k >= 2 || matter_chars > 2)) {
+        return format!("{subject}{}", rest.trim_start_matches('木'));
     }
     let head: String = matter.chars().take(2).collect();
     if subject.chars().count() <= 3 && head.chars().count() == 2 && subject.contains(head.as_str()) {
@@ -146,15 +142,17 @@ fn with_subject(subject: &str, matter: &str) -> String {
 /// The matter without the words the place ends with: 小橡树幼儿园 and 幼儿园拒不退费 make
 /// 小橡树幼儿园拒不退费, 模式口大街 and 大街东段路灯不亮 模式口大街东段路灯不亮.
 fn after_place<'a>(place: &str, matter: &'a str) -> &'a str {
-    let place: Vec<char> = place.chars().collect();
-    let longest = place.len().min(matter.chars().count().saturating_sub(2));
-    for k in (2..=longest).rev() {
-        let tail: String = place[place.len() - k..].iter().collect();
-        if let Some(rest) = matter.strip_prefix(tail.as_str()) {
-            return rest;
-        }
-    }
-    matter
+    overlaps(place, matter).find(|&(k, rest)| k >= 2 && rest.chars().count() >= 2).map_or(matter, |(_, rest)| rest)
+}
+
+/// Each `k` characters, longest first, that `left` ends with and `right` starts with, and what
+/// is left of `right` after them: one phrase said after another says their shared words once.
+fn overlaps<'a>(left: &str, right: &'a str) -> impl Iterator<Item = (usize, &'a str)> {
+    let left: Vec<char> = left.chars().collect();
+    (1..=left.len()).rev().filter_map(move |k| {
+        let tail: String = left[left.len() - k..].iter().collect();
+        right.strip_prefix(tail.as_str()).map(|rest| (k, rest))
+    })
 }
 
 /// An operator restates the matter to confirm it (您反映的是小区燃气配套未通的问题): that is the
